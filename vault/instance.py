@@ -1,0 +1,122 @@
+"""Open one VRM Vault instance: folder, secret key, database, migrations, keys.
+
+Shared by the web app, the CLI, the worker and the benchmarks. Every problem becomes a
+:class:`ConfigError` with one sentence an operator can act on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import migrate
+from .config import Settings
+from .db import make_engine, make_session_factory
+from .errors import ConfigError
+from .keyops import has_wrapped_keys, sample_check
+from .keys.local import create_private_file
+from .keys.service import KeyService, open_key_service
+from .keys.signing import SigningKeyring
+
+log = logging.getLogger("vault")
+
+
+@dataclass
+class Instance:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyService
+    signing: SigningKeyring
+    secret_key: str
+
+
+def _ensure_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError:
+        raise ConfigError(f"The instance folder {path} cannot be created or written: "
+                          "check its permissions or set VAULT_INSTANCE_PATH.") from None
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.instance_path / "secret_key"
+    if create_private_file(path, secrets.token_urlsafe(48)):
+        log.info("Generated a secret key at %s (mode 0600).", path)
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise ConfigError(f"The secret key file {path} cannot be read.") from None
+    if len(value) < 32:
+        raise ConfigError(f"The secret key in {path} is too short (under 32 characters).")
+    return value
+
+
+def safe_url(url: str) -> str:
+    """The database URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is itself the problem being reported
+        return "<unparsable URL>"
+
+
+def _open_database(settings: Settings) -> Engine:
+    url = settings.effective_database_url
+    try:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, SQLAlchemyError, ImportError, ValueError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+        raise ConfigError(f"Cannot use the database at {safe_url(url)}: {first_line}") from None
+    return engine
+
+
+def _signing(settings: Settings) -> SigningKeyring:
+    if settings.signing_keys:
+        return SigningKeyring.from_env(settings.signing_keys)
+    return SigningKeyring.load_or_create(settings.effective_signing_key_path)
+
+
+def _prepare(settings: Settings, engine: Engine) -> KeyService:
+    """Bring the schema up to date and open the keys, refusing keys that do not fit the data."""
+    if settings.auto_migrate:
+        try:
+            migrate.upgrade(engine)
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"Migrating the database failed: {str(exc).splitlines()[0]}") from None
+    elif migrate.pending(engine):
+        raise ConfigError("The database is not at the newest schema: run `flask --app wsgi vault db upgrade`.")
+    with make_session_factory(engine)() as db:
+        existing_data = "data_keys" in inspect(engine).get_table_names() and has_wrapped_keys(db)
+        keys = open_key_service(settings, may_create=not existing_data)
+        if existing_data and (problem := sample_check(db, keys)):
+            raise ConfigError(problem + " Start with the keyring this data was written with.")
+    return keys
+
+
+def open_instance(settings: Settings) -> Instance:
+    _ensure_folder(settings.instance_path)
+    secret = _secret_key(settings)
+    engine = _open_database(settings)
+    log.info("Database: %s", safe_url(settings.effective_database_url))
+    try:
+        keys = _prepare(settings, engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Instance(settings=settings, engine=engine, sessions=make_session_factory(engine), keys=keys,
+                    signing=_signing(settings), secret_key=secret)

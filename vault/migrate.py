@@ -1,0 +1,61 @@
+"""Run the Alembic migrations programmatically (start-up, CLI and tests share this).
+
+The schema is only ever built by migrations, never ``create_all``, so what tests run against is
+exactly what production upgrades to.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: Any constant: two app servers starting together must not both run the same migration.
+_PG_LOCK_ID = 727_466_111
+
+
+def alembic_config(connection=None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+@contextmanager
+def _locked(engine: Engine):
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
+            conn.commit()
+        try:
+            yield conn
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_ID})
+                conn.commit()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with _locked(engine) as conn:
+        command.upgrade(alembic_config(conn), revision)
+        conn.commit()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with _locked(engine) as conn:
+        command.downgrade(alembic_config(conn), revision)
+        conn.commit()
+
+
+def pending(engine: Engine) -> bool:
+    """True when the database is not at the newest revision."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current != head

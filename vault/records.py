@@ -1,0 +1,118 @@
+"""Read, write, export and erase a customer's vault values.
+
+Every value is JSON, sealed per field with the customer's data key (see :mod:`vault.crypto`).
+These functions flush but never commit: the caller (a request, a CLI command) commits once.
+Callers that act for someone else (a vendor) go through ``consent.policy`` first; this module
+only knows customers and fields.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from . import crypto
+from .clock import utcnow
+from .errors import CustomerErased, ValidationFailed
+from .keys.service import KeyService
+from .models import Account, DataKey, VaultRecord
+from .schemas import VAULT_FIELDS, validate_values
+
+
+def _ref(account_id: int) -> str:
+    return str(account_id)
+
+
+def ensure_data_key(db: Session, keys: KeyService, account: Account) -> bytes:
+    """The customer's DEK, creating (and wrapping) one on first use."""
+    row = db.get(DataKey, account.id)
+    if row is None:
+        dek, kek_id, wrapped = keys.new_data_key(_ref(account.id))
+        db.add(DataKey(account_id=account.id, kek_id=kek_id, wrapped=wrapped))
+        db.flush()
+        return dek
+    return keys.unwrap(_ref(account.id), row.kek_id, row.wrapped)
+
+
+def data_key(db: Session, keys: KeyService, account_id: int) -> bytes:
+    row = db.get(DataKey, account_id)
+    if row is None:
+        raise CustomerErased("This customer has no data key: their data was erased or never written.")
+    return keys.unwrap(_ref(account_id), row.kek_id, row.wrapped)
+
+
+def decrypt_rows(dek: bytes, account_id: int, rows) -> dict:
+    """Decrypt ``(field, version, ciphertext)`` rows into ``{field: value}``."""
+    ref = _ref(account_id)
+    return {field: json.loads(crypto.open_field(dek, ref, field, blob, version))
+            for field, version, blob in rows}
+
+
+def read_fields(db: Session, keys: KeyService, account_id: int,
+                fields: frozenset[str] | set[str] | None = None) -> dict:
+    """The customer's values, all or only ``fields``; a field never written is absent."""
+    if fields is not None and not fields:
+        return {}
+    query = select(VaultRecord.field, VaultRecord.version, VaultRecord.ciphertext).where(
+        VaultRecord.account_id == account_id)
+    if fields is not None:
+        query = query.where(VaultRecord.field.in_(sorted(fields)))
+    rows = db.execute(query).all()
+    if not rows:
+        return {}
+    return decrypt_rows(data_key(db, keys, account_id), account_id, rows)
+
+
+def write_fields(db: Session, keys: KeyService, account: Account, values: dict,
+                 *, now: datetime | None = None) -> list[str]:
+    """Validate and store ``values``; ``None`` clears a field. Returns the fields that changed.
+
+    Validation happens before anything is written, so bad input stores nothing at all.
+    """
+    clean, errors = validate_values(values, partial=True)
+    if errors:
+        raise ValidationFailed(errors)
+    now = now or utcnow()
+    dek = ensure_data_key(db, keys, account)
+    ref = _ref(account.id)
+    existing = {r.field: r for r in db.scalars(
+        select(VaultRecord).where(VaultRecord.account_id == account.id,
+                                  VaultRecord.field.in_(sorted(clean))))}
+    current = decrypt_rows(dek, account.id, [(f, r.version, r.ciphertext) for f, r in existing.items()])
+    changed = []
+    for field, value in clean.items():
+        if value is None or value == "" or value == []:
+            if field in existing:
+                db.delete(existing[field])
+                changed.append(field)
+            continue
+        if current.get(field) == value:
+            continue
+        blob = crypto.seal_field(dek, ref, field, json.dumps(value, ensure_ascii=False).encode())
+        row = existing.get(field)
+        if row is None:
+            db.add(VaultRecord(account_id=account.id, field=field, version=crypto.FIELD_VERSION,
+                               ciphertext=blob, updated_at=now))
+        else:
+            row.ciphertext, row.version, row.updated_at = blob, crypto.FIELD_VERSION, now
+        changed.append(field)
+    db.flush()
+    return sorted(changed)
+
+
+def export_fields(db: Session, keys: KeyService, account_id: int) -> dict:
+    """Every value the customer keeps, in catalogue order, for their own download."""
+    values = read_fields(db, keys, account_id)
+    return {f: values[f] for f in VAULT_FIELDS if f in values}
+
+
+def erase_vault(db: Session, account_id: int) -> None:
+    """Crypto-shred: destroy the data key first, then the ciphertexts.
+
+    Once the key row is gone, any copy of the ciphertexts (a backup, a replica) is unreadable.
+    """
+    db.execute(delete(DataKey).where(DataKey.account_id == account_id))
+    db.execute(delete(VaultRecord).where(VaultRecord.account_id == account_id))
+    db.flush()

@@ -1,0 +1,95 @@
+"""The application factory: a readable list of ``init_app`` calls.
+
+``create_app(config)`` reads built-in defaults, then ``VAULT_*`` environment variables, then
+``config`` (the test suite's override). A configuration that cannot work stops start-up with one
+sentence (:class:`StartupError`), never a traceback and never a fresh key over existing data.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from flask import Flask, request
+from flask_login import current_user
+
+from vault.config import Settings
+from vault.errors import ConfigError
+from vault.instance import open_instance
+
+LANGUAGES = ("en", "ar")
+
+
+class StartupError(SystemExit):
+    """Ends the process with one readable sentence (SystemExit prints no traceback)."""
+
+    def __init__(self, sentence: str):
+        super().__init__(f"VRM Vault cannot start: {sentence}")
+        self.sentence = sentence
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vault").setLevel(level)
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
+        return current_user.locale
+    chosen = request.cookies.get("vv_lang")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def create_app(config: Mapping[str, object] | None = None) -> Flask:
+    config = dict(config or {})
+    try:
+        settings = Settings.load(overrides=config)
+        _configure_logging(settings.log_level)
+        inst = open_instance(settings)
+    except ConfigError as exc:
+        logging.getLogger("vault").critical("%s", exc)
+        raise StartupError(str(exc)) from None
+
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config.update(SECRET_KEY=inst.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
+                      RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
+                      RATELIMIT_HEADERS_ENABLED=True,
+                      WTF_CSRF_TIME_LIMIT=None,  # the session's own timeouts bound the token
+                      BABEL_DEFAULT_LOCALE="en", BABEL_TRANSLATION_DIRECTORIES="translations")
+    app.config.update({k: v for k, v in config.items() if k.isupper() and not k.startswith("VAULT_")})
+    app.extensions["vrm"] = inst
+
+    from . import db, errors, security
+    from .extensions import babel, csrf, limiter, login_manager
+
+    security.configure_cookies(app, settings)
+    db.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = None  # server-side sessions do the job (web.auth.sessions)
+
+    from flask_babel import get_locale
+    app.jinja_env.globals.update(get_locale=get_locale)
+
+    from .auth import sessions as _sessions  # noqa: F401  (registers the user loader)
+    from .auth.views import bp as auth_bp
+    from .customer.views import bp as customer_bp
+    from .health import bp as health_bp
+    from .main import bp as main_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(customer_bp, url_prefix="/me")
+
+    from .cli import vault_cli
+    app.cli.add_command(vault_cli)
+    return app

@@ -1,0 +1,60 @@
+"""Glue between flask-login and the server-side sessions of vault.sessions."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import session
+from flask_login import login_user, logout_user
+
+from vault import sessions as vault_sessions
+from vault.clock import utcnow
+from vault.models import Account
+
+from ..db import get_db, instance
+from ..extensions import login_manager
+
+SESSION_KEY = "vv_sid"
+AUTH_AT_KEY = "vv_auth_at"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    settings = instance().settings
+    found = vault_sessions.load_session(
+        get_db(), session.get(SESSION_KEY, ""),
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_absolute_hours))
+    if found is None or str(found[0].id) != user_id:
+        return None
+    return found[0]
+
+
+def begin(account: Account, user_agent: str) -> None:
+    """Log in with a brand-new session id (the old cookie content is dropped entirely)."""
+    session.clear()
+    token = vault_sessions.start_session(get_db(), account, user_agent=user_agent)
+    session[SESSION_KEY] = token
+    session[AUTH_AT_KEY] = utcnow().timestamp()
+    session.permanent = True
+    login_user(account)
+
+
+def end() -> None:
+    token = session.get(SESSION_KEY)
+    if token:
+        vault_sessions.end_session(get_db(), token)
+    logout_user()
+    session.clear()
+
+
+def current_token() -> str | None:
+    return session.get(SESSION_KEY)
+
+
+def mark_reauthenticated() -> None:
+    session[AUTH_AT_KEY] = utcnow().timestamp()
+
+
+def recently_authenticated(within: timedelta = timedelta(minutes=5)) -> bool:
+    at = session.get(AUTH_AT_KEY)
+    return at is not None and utcnow().timestamp() - at <= within.total_seconds()

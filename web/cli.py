@@ -1,0 +1,193 @@
+"""``flask --app wsgi vault ...``: operator commands. Each is one transaction, committed at the end."""
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from contextlib import contextmanager
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from vault import accounts, keyops, migrate
+from vault.errors import ValidationFailed
+
+
+@click.group("vault")
+def vault_cli():
+    """VRM Vault operations."""
+
+
+@contextmanager
+def unit_of_work():
+    """A session that commits when the command succeeds and rolls back on any error."""
+    db = current_app.extensions["vrm"].sessions()
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+
+
+def fail(message: str, code: int = 1):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+# --- database -----------------------------------------------------------------------------
+
+@vault_cli.group("db")
+def db_cli():
+    """Schema migrations (Alembic)."""
+
+
+@db_cli.command("upgrade")
+@with_appcontext
+def db_upgrade():
+    migrate.upgrade(current_app.extensions["vrm"].engine)
+    click.echo("The database is at the newest schema.")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+@with_appcontext
+def db_revision(message):
+    """Autogenerate a migration from the models (every package is loaded by the app)."""
+    from alembic import command
+    with current_app.extensions["vrm"].engine.connect() as conn:
+        command.revision(migrate.alembic_config(conn), message=message, autogenerate=True)
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+@vault_cli.group("keys")
+def keys_cli():
+    """Key-encryption keys and customers' data keys."""
+
+
+@keys_cli.command("rotate")
+@click.option("--rewrap-only", is_flag=True, help="Do not add a new key; re-wrap under the active one.")
+@with_appcontext
+def keys_rotate(rewrap_only):
+    """Add a new key-encryption key and re-wrap every data key under it (no data re-encrypted)."""
+    inst = current_app.extensions["vrm"]
+    if not rewrap_only:
+        kid = inst.keys.provider.rotate()
+        click.echo(f"New active key-encryption key: {kid}")
+    with unit_of_work() as db:
+        count = keyops.rewrap_all(db, inst.keys)
+        record_key_rotation(db, inst, count)
+    click.echo(f"Re-wrapped {count} data key(s) under {inst.keys.active_kek_id}.")
+
+
+def record_key_rotation(db, inst, count: int) -> None:
+    """Hook for the ledger (the consent package registers it); a no-op without one."""
+    for hook in current_app.extensions.get("vrm_key_rotation_hooks", []):
+        hook(db, inst, count)
+
+
+@keys_cli.command("check")
+@with_appcontext
+def keys_check():
+    """Prove that every data key unwraps; exits 1 naming each one that does not."""
+    inst = current_app.extensions["vrm"]
+    with unit_of_work() as db:
+        result = keyops.check_data_keys(db, inst.keys)
+    for account_id, reason in result.failures:
+        click.echo(f"account {account_id}: {reason}", err=True)
+    if not result.ok:
+        fail(f"{len(result.failures)} of {result.checked} data key(s) do not unwrap.")
+    click.echo(f"All {result.checked} data key(s) unwrap.")
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+@vault_cli.group("officer")
+def officer_cli():
+    """Privacy officer accounts (created only here, never by sign-up)."""
+
+
+@officer_cli.command("create")
+@click.argument("email")
+@click.option("--password", envvar="VAULT_OFFICER_PASSWORD", help="Default: prompt (hidden).")
+@with_appcontext
+def officer_create(email, password):
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with unit_of_work() as db:
+        try:
+            accounts.create_officer(db, email, password)
+        except ValidationFailed as exc:
+            fail("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
+    click.echo(f"Privacy officer {accounts.normalise_email(email)} created.")
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+DEMO_CUSTOMER = "demo.customer@example.com"
+DEMO_OFFICER = "demo.officer@example.com"
+DEMO_PROFILE = {
+    "given_name": "Amira", "family_name": "Haddad", "display_name": "Amira H.",
+    "emails": [{"address": "amira.haddad@example.org", "primary": True, "verified": True}],
+    "phones": [{"number": "+447700900123", "label": "mobile"}],
+    "address_shipping": {"line1": "12 Rosemary Lane", "city": "Leeds", "postal_code": "LS1 4AB",
+                         "country": "GB"},
+    "address_billing": {"line1": "12 Rosemary Lane", "city": "Leeds", "postal_code": "LS1 4AB",
+                        "country": "GB"},
+    "birth_date": "1988-04-17", "language": "en",
+    "notes": "Private note: only I can see this.",
+    "channels": ["email", "sms"], "preferred_channel": "email",
+    "quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/London"},
+    "max_contacts_per_week": 3, "interests": ["books", "travel", "food_drink"],
+    "sizes": {"clothing": "M", "shoe": {"system": "EU", "value": 39}},
+}
+
+
+def demo_password() -> str:
+    return "demo-" + secrets.token_urlsafe(12)
+
+
+def ensure_account(db, email: str, role: str, password: str):
+    """Reuse the account if it exists (with a fresh password), else create it."""
+    from vault.passwords import hash_password
+    account = accounts.find_by_email(db, email)
+    if account is None:
+        return accounts.sign_up(db, email, password, role=role)
+    account.password_hash = hash_password(password)
+    return account
+
+
+#: Extra demo steps registered by later packages (a vendor app, a grant, a token).
+DEMO_STEPS: list = []
+
+
+@vault_cli.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of prose.")
+@with_appcontext
+def demo(as_json):
+    """Create (or reuse) a demo customer with a filled vault and a privacy officer."""
+    from vault import records
+    inst = current_app.extensions["vrm"]
+    out = {}
+    with unit_of_work() as db:
+        customer_pw, officer_pw = demo_password(), demo_password()
+        customer = ensure_account(db, DEMO_CUSTOMER, "customer", customer_pw)
+        records.write_fields(db, inst.keys, customer, DEMO_PROFILE)
+        ensure_account(db, DEMO_OFFICER, "officer", officer_pw)
+        out.update(customer_email=DEMO_CUSTOMER, customer_password=customer_pw,
+                   officer_email=DEMO_OFFICER, officer_password=officer_pw)
+        for step in DEMO_STEPS:
+            out.update(step(db, inst, customer))
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo("Demo accounts are ready. Start the portal (flask --app wsgi run) and log in at /login:")
+    click.echo(f"  customer: {out['customer_email']} / {out['customer_password']}")
+    click.echo(f"  privacy officer: {out['officer_email']} / {out['officer_password']}")
+    for key, value in out.items():
+        if key not in ("customer_email", "customer_password", "officer_email", "officer_password"):
+            click.echo(f"  {key}: {value}")

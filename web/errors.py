@@ -1,0 +1,76 @@
+"""HTTP errors: readable pages in the portal, problem+json (RFC 9457) under /api and /oauth.
+
+Domain errors are mapped here, in one place; views do not catch-and-stringify.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+MACHINE_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
+
+
+def wants_problem_json() -> bool:
+    return request.path.startswith(MACHINE_PREFIXES)
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra):
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _page(status: int, title: str, message: str):
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        message = _("This form has expired or did not come from this site. Go back, reload the page and try again.")
+        if wants_problem_json():
+            return problem(400, "CSRF check failed", message)
+        return _page(400, _("Please try again"), message)
+
+    @app.errorhandler(429)
+    def _too_many(exc):
+        retry = getattr(exc, "retry_after", None)
+        if wants_problem_json():
+            response = problem(429, "Too Many Requests", "Slow down and retry later.")
+        else:
+            response = app.make_response(_page(429, _("Too many attempts"),
+                                               _("Too many attempts. Wait a minute and try again.")))
+        response.headers.setdefault("Retry-After", str(retry or 60))
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if wants_problem_json():
+            response = problem(exc.code or 500, exc.name)
+        else:
+            response = app.make_response(_page(exc.code or 500, exc.name, exc.description or ""))
+        for key, value in (exc.get_headers() if exc.response is None else []):
+            if key.lower() not in ("content-type",):
+                response.headers[key] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return _http(exc)
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        if wants_problem_json():
+            return problem(500, "Internal Server Error")
+        return _page(500, _("Something went wrong"),
+                     _("Something went wrong on our side. Nothing was saved; please try again."))
