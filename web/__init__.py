@@ -62,7 +62,8 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     app.config.update({k: v for k, v in config.items() if k.isupper() and not k.startswith("VAULT_")})
     app.extensions["vrm"] = inst
 
-    from . import db, errors, security
+    from vendor_api import context as db
+    from . import errors, security
     from .extensions import babel, csrf, limiter, login_manager
 
     security.configure_cookies(app, settings)

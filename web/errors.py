@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
+
+from vendor_api.problems import problem
 
 log = logging.getLogger(__name__)
 
@@ -18,17 +20,6 @@ MACHINE_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
 
 def wants_problem_json() -> bool:
     return request.path.startswith(MACHINE_PREFIXES)
-
-
-def problem(status: int, title: str, detail: str | None = None, **extra):
-    body = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    return response
 
 
 def _page(status: int, title: str, message: str):

@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vault.keyops import sample_check
 
-from .db import instance
+from vendor_api.context import instance
 
 bp = Blueprint("health", __name__)
 

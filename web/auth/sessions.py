@@ -10,7 +10,7 @@ from vault import sessions as vault_sessions
 from vault.clock import utcnow
 from vault.models import Account
 
-from ..db import get_db, instance
+from vendor_api.context import get_db, instance
 from ..extensions import login_manager
 
 SESSION_KEY = "vv_sid"

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from vault import accounts
 from vault.errors import AccountError, ValidationFailed
 
-from ..db import get_db
+from vendor_api.context import get_db
 from ..extensions import client_address, limiter
 from ..navigation import home_for, safe_next
 from . import sessions

@@ -10,7 +10,7 @@ from vault.errors import ValidationFailed
 from vault.schemas import CHANNELS, INTEREST_CATEGORIES, PREFERENCE_FIELDS, PROFILE_FIELDS, SUPPORTED_LANGUAGES
 
 from ..auth.roles import role_required
-from ..db import get_db, instance
+from vendor_api.context import get_db, instance
 from . import forms
 from .labels import option_lists
 
