@@ -1,7 +1,7 @@
 """Grant, widen, narrow, renew, revoke and expire consent.
 
 Every operation validates first, then changes the grant, appends one ledger entry and issues one
-signed receipt — all in the caller's transaction (flush, never commit), so a change is either
+signed receipt and emits one event for the app (:mod:`consent.events`) — all in the caller's transaction (flush, never commit), so a change is either
 wholly recorded or not at all. Widening only happens through :func:`grant`, i.e. through the
 customer's own approval on the consent screen.
 """
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from vault.clock import utcnow
 from vault.models import Account
 
-from . import issuing, ledger
+from . import events, issuing, ledger, notifications, terms
 from .context import ConsentContext
 from .errors import GrantNotFound, InvalidConsentChange
 from .models import DEFAULT_TERM_DAYS, TERMS, ConsentReceipt, Grant, VendorApp
@@ -73,6 +73,8 @@ def _record(db: Session, ctx: ConsentContext, grant: Grant, customer: Account, e
                   purpose=grant.purpose, now=now,
                   details={"grant": grant.public_id, "receipt": receipt.id,
                            "expires_at": grant.expires_at.isoformat() if grant.expires_at else None})
+    events.emit_grant_change(db, grant, event, now)  # the app hears of it iff this commits
+    notifications.on_grant_change(db, customer, grant, event, now)  # so does the customer
     return Change(grant, event, receipt)
 
 
@@ -119,6 +121,8 @@ def grant(db: Session, ctx: ConsentContext, *, customer: Account, app: VendorApp
         event = "widen" if set(merged_scopes) != old_scopes or merged_fields != old_fields else "renew"
         existing.scopes, existing.fields = merged_scopes, merged_fields
         existing.term_days, existing.expires_at = term_days, expires_at
+        if existing.terms_agreement is None:  # an agreement, once made, stays as it was made
+            existing.terms_agreement = terms.agreement(db, customer, app, now)
         return _record(db, ctx, existing, customer, event, now, actor=customer.public_id, actor_role="customer")
     if existing is None:
         existing = Grant(account_id=customer.id, app_id=app.id, app=app, created_at=now,
@@ -129,6 +133,7 @@ def grant(db: Session, ctx: ConsentContext, *, customer: Account, app: VendorApp
         app.purpose, app.purpose_category, app.lawful_basis
     existing.status, existing.granted_at, existing.revoked_at = "active", now, None
     existing.term_days, existing.expires_at = term_days, expires_at
+    existing.terms_agreement = terms.agreement(db, customer, app, now)
     return _record(db, ctx, existing, customer, "grant", now, actor=customer.public_id, actor_role="customer")
 
 
@@ -188,7 +193,7 @@ def expire_due(db: Session, ctx: ConsentContext, *, now: datetime | None = None,
     now = now or utcnow()
     due = db.scalars(select(Grant).where(Grant.status == "active", Grant.expires_at.is_not(None),
                                          Grant.expires_at <= now).order_by(Grant.expires_at).limit(limit)
-                     .with_for_update(skip_locked=True)).all()
+                     .with_for_update(of=Grant, skip_locked=True)).all()
     changes = []
     for row in due:
         customer = db.get(Account, row.account_id)

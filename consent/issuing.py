@@ -33,7 +33,7 @@ def facts_for(ctx: ConsentContext, grant: Grant, customer: Account, event: str, 
         scope_ids=tuple(grant.scopes), fields=tuple(sorted(shared_fields(grant))),
         status=grant.status, granted_at=grant.granted_at, expires_at=grant.expires_at,
         withdrawn_at=grant.revoked_at, policy_url=app.website,
-        withdrawal_url=ctx.url("/me/"), consent_id=grant.public_id)
+        withdrawal_url=ctx.url("/me/"), consent_id=grant.public_id, terms=grant.terms_agreement)
 
 
 def issue(db: Session, ctx: ConsentContext, grant: Grant, customer: Account, event: str,
@@ -60,6 +60,7 @@ def _dump_facts(facts: ReceiptFacts) -> str:
         data[name] = data[name].isoformat() if data[name] else None
     for name in ("issuer", "controller"):
         data[name] = dict(data[name])
+    data["terms"] = json.loads(json.dumps(dict(data["terms"]), default=list)) if data["terms"] else None
     data["scope_ids"], data["fields"] = list(data["scope_ids"]), list(data["fields"])
     return json.dumps(data, sort_keys=True, ensure_ascii=False)
 

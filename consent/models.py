@@ -109,8 +109,19 @@ class Grant(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_access_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The customer's proffered terms as this app accepted them when consent was given (see
+    #: consent.terms.agreement); null when the app does not accept the customer's terms.
+    terms_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     app: Mapped[VendorApp] = relationship(lazy="joined")
+
+    @property
+    def terms_agreement(self) -> dict | None:
+        return None if self.terms_json is None else json.loads(self.terms_json)
+
+    @terms_agreement.setter
+    def terms_agreement(self, value: dict | None) -> None:
+        self.terms_json = None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
     @property
     def scopes(self) -> list[str]:

@@ -136,6 +136,8 @@ class ReceiptFacts:
     policy_url: str
     withdrawal_url: str
     consent_id: str | None = None
+    #: The customer's proffered terms as the vendor accepted them (consent.terms.agreement), if any.
+    terms: Mapping[str, object] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -175,6 +177,9 @@ class ReceiptFacts:
         if stray or set(shared) & NEVER_SHARED:
             raise ValueError(f"fields not covered by the receipt's scopes: {sorted(stray | (set(shared) & NEVER_SHARED))}")
         put("fields", shared)
+        if self.terms is not None:
+            put("terms", _frozen(self.terms, "terms", ("terms_id", "terms_digest", "proffered_at",
+                                                        "accepted_at", "agreed_at", "agreement_hash")))
 
     @classmethod
     def new(cls, **facts) -> "ReceiptFacts":
@@ -286,6 +291,8 @@ def kantara_receipt(facts: ReceiptFacts, public_key: str | None = None) -> dict:
         "sensitive": bool(sensitive),
         "spiCat": [get_scope(s).label(facts.language) for s in sensitive],
     }
+    if facts.terms is not None:
+        receipt["vrmAgreedTerms"] = _plain(facts.terms)  # an extension: the customer's own terms
     if public_key is not None:
         receipt["publicKey"] = public_key
     return receipt
@@ -373,6 +380,13 @@ def dpv_receipt(facts: ReceiptFacts) -> dict:
         "dpv:hasProcess": process,
         "dpv:hasConsentStatus": status,
     }
+    if facts.terms is not None:
+        # The customer's proffered terms, agreed by the recipient: a notice the data subject gave.
+        record["dpv:hasNotice"] = [record["dpv:hasNotice"], {
+            "@type": "dpv:PrivacyNotice", "dct:identifier": facts.terms["terms_id"],
+            "dct:hasVersion": facts.terms.get("terms_version"), "dct:creator": "dpv:DataSubject",
+            "dct:valid": facts.terms["agreed_at"], "dpv:hasIdentifier": facts.terms["agreement_hash"],
+            "dct:source": facts.terms["terms_digest"]}]
     return {
         "@context": dict(DPV_CONTEXT),
         "@id": f"urn:uuid:{facts.receipt_id}",
@@ -404,7 +418,7 @@ def _typ_for(payload: Mapping) -> str:
 
 
 def sign_receipt(payload: Mapping, keyring: SigningKeyring, *, typ: str | None = None) -> str:
-    """Compact JWS (EdDSA) over the canonical JSON of ``payload``, by the keyring's active key."""
+    """Compact JWS (Ed25519) over the canonical JSON of ``payload``, by the keyring's active key."""
     active = keyring.active  # read once: a concurrent rotate cannot mismatch kid and key
     header = {"alg": JWS_ALG, "kid": active.kid, "typ": typ or _typ_for(payload)}
     return jws.serialize_compact(header, canonical_json(payload), OKPKey.import_key(active.private_key),
@@ -456,7 +470,9 @@ _TEXT = {
                    "expires_at": "Valid until", "withdrawn_at": "Withdrawn on",
                    "issued_at": "Receipt issued on", "receipt_id": "Receipt number",
                    "policy": "The vendor's privacy policy", "withdraw": "Withdraw this consent",
-                   "jurisdiction": "Jurisdiction"},
+                   "jurisdiction": "Jurisdiction", "terms": "Your terms"},
+        "terms_agreed": "The vendor accepted your terms: {title}.",
+        "terms_none": "The vendor did not accept your own terms; its stated purpose above applies.",
         "until_withdrawn": "Until you withdraw it",
         "sensitive_notice": "This includes sensitive data.",
         "months": ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -480,7 +496,9 @@ _TEXT = {
                    "expires_at": "صالحة حتى", "withdrawn_at": "تاريخ السحب",
                    "issued_at": "تاريخ إصدار الإيصال", "receipt_id": "رقم الإيصال",
                    "policy": "سياسة الخصوصية لدى الجهة", "withdraw": "سحب هذه الموافقة",
-                   "jurisdiction": "الولاية القضائية"},
+                   "jurisdiction": "الولاية القضائية", "terms": "شروطك"},
+        "terms_agreed": "قبلت الجهة شروطك: {title}.",
+        "terms_none": "لم تقبل الجهة شروطك الخاصة؛ ويسري الغرض المعلَن أعلاه.",
         "until_withdrawn": "إلى أن تسحبها",
         "sensitive_notice": "تشمل هذه الموافقة بيانات حسّاسة.",
         "months": ("يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس",
@@ -496,6 +514,15 @@ def _date(value: datetime | None, text: dict) -> dict | None:
     shown = text["date"].format(day=value.day, month=text["months"][value.month - 1],
                                 year=value.year, time=value.strftime("%H:%M"))
     return {"iso": _iso(value), "text": shown}
+
+
+def _terms_text(facts: ReceiptFacts, text: dict, lang: str) -> str:
+    if facts.terms is None:
+        return text["terms_none"]
+    from .terms import CATALOGUE  # the catalogue holds the translated titles
+    term = CATALOGUE.get(str(facts.terms["terms_id"]))
+    title = term.label(lang) if term else str(facts.terms.get("terms_title", facts.terms["terms_id"]))
+    return text["terms_agreed"].format(title=title)
 
 
 def human_summary(facts: ReceiptFacts, lang: str) -> dict:
@@ -529,6 +556,7 @@ def human_summary(facts: ReceiptFacts, lang: str) -> dict:
         "jurisdiction": facts.jurisdiction,
         "scopes": scopes,
         "sensitive_notice": text["sensitive_notice"] if sensitive else None,
+        "terms": _terms_text(facts, text, lang),
         "status": facts.status,
         "status_label": text["status"][facts.status],
         "granted_at": _date(facts.granted_at, text),

@@ -64,7 +64,23 @@ class Settings:
     auto_migrate: bool = True
     #: Public base URL, used as the OAuth issuer and in receipts; empty means the request host.
     base_url: str = ""
+    #: How many reverse proxies sit in front and set X-Forwarded-For/-Proto/-Host (0: none is
+    #: trusted). Client addresses feed the login throttle, so trust exactly as many as exist.
+    proxy_hops: int = 0
     log_level: str = "INFO"
+    #: Outgoing mail (notifications). No SMTP host: each message is written as an .eml file
+    #: under ``<instance_path>/outbox/`` instead, so nothing is lost in development.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "VRM Vault <no-reply@vrm-vault.localhost>"
+    #: SMS: "log" (logs that a text went to a masked number; for development) or "http" (POST
+    #: JSON to ``sms_url`` with ``Authorization: Bearer <sms_key>``).
+    sms_gateway: str = "log"
+    sms_url: str = ""
+    sms_key: str = ""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None,
@@ -109,6 +125,12 @@ class Settings:
             raise ConfigError("In production VAULT_DATABASE_URL must be set (a PostgreSQL URL).")
         if self.session_idle_minutes <= 0 or self.session_absolute_hours <= 0:
             raise ConfigError("Session timeouts must be positive.")
+        if not 0 <= self.proxy_hops <= 5:
+            raise ConfigError("VAULT_PROXY_HOPS must be between 0 and 5.")
+        if self.sms_gateway not in ("log", "http"):
+            raise ConfigError("VAULT_SMS_GATEWAY must be 'log' or 'http'.")
+        if self.sms_gateway == "http" and not (self.sms_url and self.sms_key):
+            raise ConfigError("VAULT_SMS_GATEWAY is 'http' but VAULT_SMS_URL or VAULT_SMS_KEY is empty.")
 
     @property
     def production(self) -> bool:

@@ -1,9 +1,10 @@
 """The database: engine, sessions and the declarative base shared by every package.
 
-SQLite (the embedded default) runs in WAL mode with foreign keys on, and every transaction
-starts with ``BEGIN IMMEDIATE``: a transaction that reads and then writes can otherwise fail
-with "database is locked" the moment another connection wrote in between, which a
-read-then-append ledger does all the time. PostgreSQL needs nothing special here.
+SQLite (the embedded default) runs in WAL mode with foreign keys on. Writers are serialised
+without sleeping (see :mod:`vault.sqlite_writer`): statements before a transaction's first write
+read the newest committed data, as PostgreSQL's READ COMMITTED does; the first write takes a
+writer lock shared by every process on the file, then ``BEGIN IMMEDIATE``, and the lock is let
+go at commit or rollback. PostgreSQL needs nothing special here.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .clock import as_utc
+from .sqlite_writer import WriterLockedConnection
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -52,7 +54,7 @@ def is_sqlite(url_or_engine) -> bool:
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
-        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        # The sqlite3 module never begins transactions itself: WriterLockedConnection does.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys = ON")
@@ -61,15 +63,13 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
 
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for ``url`` with the per-backend settings above."""
     if is_sqlite(url):
-        engine = create_engine(url, **kwargs)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("factory", WriterLockedConnection)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -33,7 +33,10 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="customer")
     locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    #: Sealed with the account's own data key (field "account.totp_secret"); null = no 2FA.
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: The last TOTP time step accepted, so one code cannot be replayed within its window.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,7 @@ from .models import Account, LoginSession
 TOUCH_EVERY = timedelta(seconds=60)
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -28,7 +28,7 @@ def start_session(db: Session, account: Account, *, user_agent: str = "",
                   now: datetime | None = None) -> str:
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
-    db.add(LoginSession(token_hash=_hash(token), account_id=account.id, created_at=now,
+    db.add(LoginSession(token_hash=token_hash(token), account_id=account.id, created_at=now,
                         last_seen_at=now, user_agent=(user_agent or "")[:200]))
     db.flush()
     return token
@@ -41,7 +41,7 @@ def load_session(db: Session, token: str, *, idle: timedelta, absolute: timedelt
         return None
     now = now or utcnow()
     row = db.execute(select(LoginSession, Account).join(Account, Account.id == LoginSession.account_id)
-                     .where(LoginSession.token_hash == _hash(token))).first()
+                     .where(LoginSession.token_hash == token_hash(token))).first()
     if row is None:
         return None
     sess, account = row
@@ -55,14 +55,14 @@ def load_session(db: Session, token: str, *, idle: timedelta, absolute: timedelt
 
 
 def end_session(db: Session, token: str) -> None:
-    db.execute(delete(LoginSession).where(LoginSession.token_hash == _hash(token)))
+    db.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token)))
     db.flush()
 
 
 def end_other_sessions(db: Session, account_id: int, keep_token: str | None) -> int:
     query = delete(LoginSession).where(LoginSession.account_id == account_id)
     if keep_token:
-        query = query.where(LoginSession.token_hash != _hash(keep_token))
+        query = query.where(LoginSession.token_hash != token_hash(keep_token))
     return db.execute(query).rowcount or 0
 
 

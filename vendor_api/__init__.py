@@ -1,0 +1,51 @@
+"""Everything a vendor's software talks to: the OAuth 2.0 server and the vendor API v1.
+
+``init_app`` receives the portal's CSRF and rate-limit extensions as arguments instead of
+importing them, so this package never imports ``web`` (the layers contract in setup.cfg).
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+
+#: Defaults; override in app.config (e.g. the test suite) or via create_app(config).
+DEFAULT_API_RATELIMIT = "600 per minute"
+DEFAULT_TOKEN_RATELIMIT = "60 per minute"
+
+_limited: set[int] = set()
+
+
+def api_rate_limit() -> str:
+    return current_app.config["VENDOR_API_RATELIMIT"]
+
+
+def token_rate_limit() -> str:
+    return current_app.config["OAUTH_TOKEN_RATELIMIT"]
+
+
+def token_rate_limit_key() -> str:
+    """Per claimed client *and* address: a stranger naming a client cannot exhaust its budget."""
+    from authlib.oauth2.rfc6749.util import extract_basic_authorization
+    claimed, _ = extract_basic_authorization(request.headers)
+    claimed = claimed or request.form.get("client_id") or "-"
+    return f"oauth:{claimed[:64]}:{request.remote_addr or 'unknown'}"
+
+
+def init_app(app: Flask, *, csrf, limiter) -> None:
+    from . import oauth, protector, resources
+
+    app.config.setdefault("VENDOR_API_RATELIMIT", DEFAULT_API_RATELIMIT)
+    app.config.setdefault("OAUTH_TOKEN_RATELIMIT", DEFAULT_TOKEN_RATELIMIT)
+    oauth.init_app(app)
+    resources.init_app(app)
+    # Every blueprint under /api/: machine endpoints, whichever module registered them.
+    api_blueprints = [bp for bp in app.blueprints.values()
+                      if (bp.url_prefix or "").startswith(resources.API_PREFIX)]
+    # Machine endpoints: clients authenticate themselves; there is no browser session to forge.
+    csrf.exempt(oauth.bp)
+    for bp in api_blueprints:
+        csrf.exempt(bp)
+    if id(limiter) not in _limited:  # the limiter outlives apps (tests build many): decorate once
+        _limited.add(id(limiter))
+        for bp in api_blueprints:
+            limiter.limit(api_rate_limit, key_func=protector.rate_limit_key)(bp)
+        limiter.limit(token_rate_limit, key_func=token_rate_limit_key)(oauth.bp)

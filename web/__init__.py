@@ -61,6 +61,10 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
                       BABEL_DEFAULT_LOCALE="en", BABEL_TRANSLATION_DIRECTORIES="translations")
     app.config.update({k: v for k, v in config.items() if k.isupper() and not k.startswith("VAULT_")})
     app.extensions["vrm"] = inst
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=settings.proxy_hops)
 
     from vendor_api import context as db
     from . import errors, security
@@ -77,20 +81,35 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = None  # server-side sessions do the job (web.auth.sessions)
 
-    from flask_babel import get_locale
-    app.jinja_env.globals.update(get_locale=get_locale)
+    from . import templating
+    templating.init_app(app)
 
     from .auth import sessions as _sessions  # noqa: F401  (registers the user loader)
+    from .auth import two_factor as _two_factor  # noqa: F401 (routes)
     from .auth.views import bp as auth_bp
+    from .customer import account as _account, cases as _cases, connections as _connections  # noqa: F401 (routes)
+    from .customer import terms as _terms  # noqa: F401 (routes)
+    from .customer import notifications as _notifications  # noqa: F401 (routes, nav count)
     from .customer.views import bp as customer_bp
     from .health import bp as health_bp
     from .main import bp as main_bp
+    from .privacy import bp as privacy_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(customer_bp, url_prefix="/me")
+    app.register_blueprint(privacy_bp, url_prefix="/privacy")
+
+    import vendor_api
+    from .oauth_consent import bp as oauth_consent_bp
+    vendor_api.init_app(app, csrf=csrf, limiter=limiter)
+    app.register_blueprint(oauth_consent_bp)
 
     from .cli import vault_cli
     app.cli.add_command(vault_cli)
+    from vendor_api.cli import vendor_cli
+    vault_cli.add_command(vendor_cli)
+    from .notify_cli import notify_cli
+    vault_cli.add_command(notify_cli)
     return app

@@ -10,8 +10,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from consent import ledger
 from vault import accounts, keyops, migrate
 from vault.errors import ValidationFailed
+from vendor_api.cli import demo_step as vendor_demo_step
 
 
 @click.group("vault")
@@ -80,14 +82,8 @@ def keys_rotate(rewrap_only):
         click.echo(f"New active key-encryption key: {kid}")
     with unit_of_work() as db:
         count = keyops.rewrap_all(db, inst.keys)
-        record_key_rotation(db, inst, count)
+        ledger.record_key_rotation(db, inst, count)
     click.echo(f"Re-wrapped {count} data key(s) under {inst.keys.active_kek_id}.")
-
-
-def record_key_rotation(db, inst, count: int) -> None:
-    """Hook for the ledger (the consent package registers it); a no-op without one."""
-    for hook in current_app.extensions.get("vrm_key_rotation_hooks", []):
-        hook(db, inst, count)
 
 
 @keys_cli.command("check")
@@ -161,10 +157,6 @@ def ensure_account(db, email: str, role: str, password: str):
     return account
 
 
-#: Extra demo steps registered by later packages (a vendor app, a grant, a token).
-DEMO_STEPS: list = []
-
-
 @vault_cli.command("demo")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of prose.")
 @with_appcontext
@@ -180,8 +172,7 @@ def demo(as_json):
         ensure_account(db, DEMO_OFFICER, "officer", officer_pw)
         out.update(customer_email=DEMO_CUSTOMER, customer_password=customer_pw,
                    officer_email=DEMO_OFFICER, officer_password=officer_pw)
-        for step in DEMO_STEPS:
-            out.update(step(db, inst, customer))
+        out.update(vendor_demo_step(db, inst, customer))
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -191,3 +182,58 @@ def demo(as_json):
     for key, value in out.items():
         if key not in ("customer_email", "customer_password", "officer_email", "officer_password"):
             click.echo(f"  {key}: {value}")
+
+
+# --- ledger -------------------------------------------------------------------------------
+
+@vault_cli.group("ledger")
+def ledger_cli():
+    """The tamper-evident ledger: verify the chains and checkpoints, sign a checkpoint."""
+
+
+@ledger_cli.command("verify")
+@click.option("--customer", "public_id", default=None, help="Verify only this customer's chain (public id).")
+@with_appcontext
+def ledger_verify(public_id):
+    """Recompute every hash and check every signed checkpoint; exits 1 naming the first bad entry."""
+    signing = current_app.extensions["vrm"].signing
+    with unit_of_work() as db:
+        chains = ledger.verify(db, chain=public_id)
+        checkpoints = ledger.verify_checkpoints(db, signing, chain=public_id) if chains.ok else None
+    problem = chains.first_problem or checkpoints.first_problem
+    if problem is not None:
+        where = (f"chain {problem.chain}, entry {problem.seq}" if problem.chain
+                 else f"checkpoint {problem.checkpoint_id}")
+        fail(f"Ledger broken at {where}: {problem.kind}. {problem.sentence}")
+    click.echo(f"Ledger intact: {chains.checked} entries in {chains.chains} chains; "
+               f"{checkpoints.checked} checkpoints verified.")
+
+
+@ledger_cli.command("checkpoint")
+@with_appcontext
+def ledger_checkpoint():
+    """Sign the current head of every chain (run it regularly, e.g. hourly from cron)."""
+    with unit_of_work() as db:
+        cp = ledger.checkpoint(db, current_app.extensions["vrm"].signing)
+        summary = cp.data
+    click.echo(f"Checkpoint {cp.id} signed over {summary['chains']} chain heads "
+               f"({summary['entries']} entries) with key {cp.kid}.")
+
+
+# --- background worker ----------------------------------------------------------------------
+
+@vault_cli.command("worker")
+@click.option("--once", is_flag=True, help="Run one round and exit (for tests and cron).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+@with_appcontext
+def worker(once, interval):
+    """Send webhooks, seal the change feed and expire due grants; safe to run several at once."""
+    from vendor_api.cli import demo_context
+    from vendor_api.webhooks import run_worker
+    from consent.notifications import Transports, run_round
+    inst = current_app.extensions["vrm"]
+    transports = Transports.for_instance(inst)
+    run_worker(inst.sessions, inst.keys, demo_context(inst), interval=interval, once=once,
+               also=(lambda: run_round(inst.sessions, transports),))
+    if once:
+        click.echo("Worker round done.")

@@ -9,17 +9,25 @@ import logging
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from vendor_api.problems import problem
 
 log = logging.getLogger(__name__)
 
+#: Seconds a client should wait before retrying while the database is unavailable.
+DATABASE_RETRY_AFTER = 5
+
 MACHINE_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
 
 
+#: Where a person's browser lands (the consent screen): errors there are pages, not JSON.
+PERSON_FACING = ("/oauth/authorize",)
+
+
 def wants_problem_json() -> bool:
-    return request.path.startswith(MACHINE_PREFIXES)
+    return request.path.startswith(MACHINE_PREFIXES) and not request.path.startswith(PERSON_FACING)
 
 
 def _page(status: int, title: str, message: str):
@@ -48,12 +56,28 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if wants_problem_json():
-            response = problem(exc.code or 500, exc.name)
+            # webargs (flask-smorest) puts field-level messages on a 422: they are the useful part
+            messages = (getattr(exc, "data", None) or {}).get("messages")
+            extra = {"errors": messages} if isinstance(messages, dict) else {}
+            response = problem(exc.code or 500, exc.name, **extra)
         else:
             response = app.make_response(_page(exc.code or 500, exc.name, exc.description or ""))
         for key, value in (exc.get_headers() if exc.response is None else []):
             if key.lower() not in ("content-type",):
                 response.headers[key] = value
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # The database is down, restarting or locked: a temporary state the client should retry,
+        # not a bug. The pool pings connections, so the first request after recovery succeeds.
+        log.warning("Database unavailable on %s %s: %s", request.method, request.path, type(exc.orig).__name__)
+        message = _("The service is briefly unavailable. Nothing was saved; please try again in a moment.")
+        if wants_problem_json():
+            response = problem(503, "Service Unavailable", "The database is unavailable; retry shortly.")
+        else:
+            response = app.make_response(_page(503, _("Please try again shortly"), message))
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
         return response
 
     @app.errorhandler(Exception)

@@ -30,4 +30,31 @@ def set_language(code: str):
     response = redirect(safe_next(request.form.get("next")) or url_for("main.index"), 303)
     if code in LANGUAGES:
         response.set_cookie("vv_lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        if current_user.is_authenticated:
+            # The account's preference wins over the cookie (web.select_locale): keep them in step.
+            current_user.locale = code  # committed by vendor_api.context after the request
     return response
+
+
+@bp.route("/.well-known/jwks.json")
+def jwks():
+    """Public keys that verify consent receipts and ledger checkpoints (private halves never leave)."""
+    from flask import jsonify
+
+    from vendor_api.context import instance
+    response = jsonify(instance().signing.public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/.well-known/vrm-terms")
+def vrm_terms():
+    """The standard personal terms customers proffer to vendors, machine-readable (IEEE 7012 spirit)."""
+    from flask import jsonify
+
+    from consent.terms import published
+    from vendor_api.context import base_url
+    response = jsonify(published(base_url()))
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+

@@ -20,4 +20,6 @@ def safe_next(target: str | None) -> str | None:
 def home_for(account) -> str:
     if account.role == "customer":
         return url_for("customer.dashboard")
+    if account.role == "officer":
+        return url_for("privacy.log")
     return url_for("main.account")

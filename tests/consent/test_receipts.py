@@ -15,8 +15,6 @@ from consent.receipts import (
 from consent.scopes import UnknownScope, get_scope
 from vault.keys.signing import SigningKeyring
 
-# joserfc flags "EdDSA" as superseded by RFC 9864's "Ed25519"; EdDSA is still what verifiers expect.
-pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 
 GRANTED = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
 
@@ -231,13 +229,13 @@ def test_signed_receipt_verifies_with_joserfc_from_published_jwks_only(ring, bui
     payload = build(make_facts(language="ar", purpose="توصيل طلباتك"))
     token = sign_receipt(payload, ring)
     header, raw, _ = _segments(token)
-    assert header == {"alg": "EdDSA", "kid": ring.active.kid, "typ": typ}
+    assert header == {"alg": "Ed25519", "kid": ring.active.kid, "typ": typ}
     assert raw == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     assert "توصيل طلباتك".encode("utf-8") in raw  # raw UTF-8, not \u escapes
 
     published = json.loads(json.dumps(ring.public_jwks()))  # as a verifier would fetch it
     assert all("d" not in k for k in published["keys"])
-    obj = jws.deserialize_compact(token, KeySet.import_key_set(published), algorithms=["EdDSA"])
+    obj = jws.deserialize_compact(token, KeySet.import_key_set(published), algorithms=["Ed25519"])
     assert json.loads(obj.payload) == payload
     assert verify_receipt(token, published) == payload
 
@@ -267,11 +265,11 @@ def test_receipt_from_another_key_fails(ring):
     with pytest.raises(ReceiptInvalid):  # unknown kid
         verify_receipt(sign_receipt(payload, other), ring.public_jwks())
     # an impostor reusing our kid: the kid resolves, the signature does not
-    impostor = jws.serialize_compact({"alg": "EdDSA", "kid": ring.active.kid, "typ": "kantara-cr+jws"},
+    impostor = jws.serialize_compact({"alg": "Ed25519", "kid": ring.active.kid, "typ": "kantara-cr+jws"},
                                      canonical_json(payload), OKPKey.import_key(other.active.private_key),
-                                     algorithms=["EdDSA"])
+                                     algorithms=["Ed25519"])
     with pytest.raises(BadSignatureError):
-        jws.deserialize_compact(impostor, KeySet.import_key_set(ring.public_jwks()), algorithms=["EdDSA"])
+        jws.deserialize_compact(impostor, KeySet.import_key_set(ring.public_jwks()), algorithms=["Ed25519"])
     with pytest.raises(ReceiptInvalid):
         verify_receipt(impostor, ring.public_jwks())
 

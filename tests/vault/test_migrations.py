@@ -8,8 +8,15 @@ from vault.db import Base, make_engine
 
 
 def _load_all_models():
-    import web  # noqa: F401  the app imports every package's models
-    from web import create_app  # noqa: F401
+    """Every package's tables, so the comparison sees the whole schema whatever ran before."""
+    import importlib
+    import pkgutil
+
+    for package in ("vault", "consent", "vendor_api", "web"):
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, package + "."):
+            if ".migrations" not in info.name:
+                importlib.import_module(info.name)
 
 
 def test_upgrade_builds_an_empty_database_and_downgrade_removes_it(fresh_database):

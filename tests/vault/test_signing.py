@@ -124,7 +124,7 @@ def test_public_jwks_contains_only_public_okp_keys():
     assert len(jwks["keys"]) == 2
     for jwk in jwks["keys"]:
         assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519"
-        assert jwk["alg"] == "EdDSA" and jwk["use"] == "sig"
+        assert jwk["alg"] == "Ed25519" and jwk["use"] == "sig"
         assert "d" not in jwk
         assert OKPKey.import_key(jwk).thumbprint() == jwk["kid"]
     assert jwks["keys"][0]["kid"] == ring.active.kid

@@ -135,3 +135,17 @@ def test_cli_prints_one_sentence_and_no_traceback(tmp_path):
     assert result.returncode != 0
     assert "VRM Vault cannot start: Cannot use the database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("hops, issuer", [(0, "http://localhost"), (1, "https://vault.example")])
+def test_forwarded_headers_are_trusted_only_behind_a_configured_proxy(database_url, instance_path, hops, issuer):
+    app = make_test_app(database_url, instance_path, proxy_hops=hops)
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "vault.example", "X-Forwarded-For": "203.0.113.9"}
+    metadata = app.test_client().get("/.well-known/oauth-authorization-server", headers=forwarded).get_json()
+    assert metadata["issuer"] == issuer
+    app.extensions["vrm"].engine.dispose()
+
+
+def test_proxy_hops_out_of_range():
+    with pytest.raises(StartupError, match="VAULT_PROXY_HOPS"):
+        make_test_app("sqlite://", Path("/tmp/unused"), proxy_hops=9)

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from ..errors import ConfigError
 
 SIGNING_KEYRING_FORMAT = "vrm-vault-signing-keyring/1"
-JWS_ALG = "EdDSA"  # RFC 8037 name; what JWKS consumers expect today.
+JWS_ALG = "Ed25519"  # RFC 9864 fully-specified name (joserfc deprecates the older "EdDSA")
 _RAW_KEY_BYTES = 32
 
 

@@ -29,6 +29,28 @@ def _load_user(user_id: str):
     return found[0]
 
 
+PENDING_KEY = "vv_pending_2fa"
+#: The password step is good for this long while the person finds their authenticator app.
+PENDING_SECONDS = 300
+
+
+def await_second_factor(account: Account) -> None:
+    session.clear()
+    session[PENDING_KEY] = {"id": account.id, "at": utcnow().timestamp()}
+
+
+def pending_account_id() -> int | None:
+    pending = session.get(PENDING_KEY)
+    if not pending or utcnow().timestamp() - pending["at"] > PENDING_SECONDS:
+        return None
+    return pending["id"]
+
+
+def pending_account(db) -> Account | None:
+    account_id = pending_account_id()
+    return db.get(Account, account_id) if account_id is not None else None
+
+
 def begin(account: Account, user_agent: str) -> None:
     """Log in with a brand-new session id (the old cookie content is dropped entirely)."""
     session.clear()
@@ -49,6 +71,17 @@ def end() -> None:
 
 def current_token() -> str | None:
     return session.get(SESSION_KEY)
+
+
+def current_token_hash() -> str | None:
+    token = current_token()
+    return vault_sessions.token_hash(token) if token else None
+
+
+def end_all_after_erase() -> None:
+    """The account is gone (its session rows went with it): forget the browser's side too."""
+    logout_user()
+    session.clear()
 
 
 def mark_reauthenticated() -> None:

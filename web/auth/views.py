@@ -5,10 +5,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from vault import accounts
+from vault import accounts, totp
 from vault.errors import AccountError, ValidationFailed
 
-from vendor_api.context import get_db
+from vendor_api.context import get_db, instance
 from ..extensions import client_address, limiter
 from ..navigation import home_for, safe_next
 from . import sessions
@@ -64,10 +64,34 @@ def login():
         except AccountError as exc:
             error = str(exc)
         else:
+            target = safe_next(request.args.get("next"))
+            if account.totp_secret is not None:
+                sessions.await_second_factor(account)
+                return redirect(url_for("auth.second_factor", next=target), 303)
             sessions.begin(account, request.user_agent.string)
-            return redirect(safe_next(request.args.get("next")) or home_for(account), 303)
+            return redirect(target or home_for(account), 303)
     status = 401 if error else 200
     return render_template("auth/login.html", error=error, email=email), status
+
+
+def _pending_key() -> str:
+    return f"totp-account:{sessions.pending_account_id()}"
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("5 per minute", methods=["POST"], key_func=_pending_key, deduct_when=_failed)
+def second_factor():
+    """Step two of login for accounts with TOTP: the password alone opens nothing."""
+    account = sessions.pending_account(get_db())
+    if account is None:
+        return redirect(url_for("auth.login"), 303)
+    error = None
+    if request.method == "POST":
+        if totp.verify(get_db(), instance().keys, account, request.form.get("code", "")):
+            sessions.begin(account, request.user_agent.string)
+            return redirect(safe_next(request.args.get("next")) or home_for(account), 303)
+        error = _("That code is not right or was already used. Try the current one.")
+    return render_template("auth/second_factor.html", error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])

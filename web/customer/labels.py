@@ -33,3 +33,57 @@ def option_lists() -> dict:
         "clothing_choices": [(s, s) for s in CLOTHING_SIZES],
         "language_choices": language_choices(),
     }
+
+
+FIELD_LABELS = {
+    "given_name": _l("Given name"), "family_name": _l("Family name"), "display_name": _l("Display name"),
+    "emails": _l("Email addresses"), "phones": _l("Phone numbers"), "address_home": _l("Home address"),
+    "address_shipping": _l("Shipping address"), "address_billing": _l("Billing address"),
+    "birth_date": _l("Date of birth"), "language": _l("Preferred language"), "notes": _l("Private notes"),
+    "channels": _l("Contact channels"), "preferred_channel": _l("Preferred channel"),
+    "quiet_hours": _l("Quiet hours"), "max_contacts_per_week": _l("Contacts per week"),
+    "interests": _l("Interests"), "sizes": _l("Sizes"), "purchases": _l("Purchases"),
+    "purchase_context": _l("Notes on purchases"), "cases": _l("Service cases"), "intents": _l("Intents"),
+    "offers": _l("Offers"),
+}
+
+EVENT_LABELS = {
+    "grant": _l("Consent given"), "narrow": _l("Sharing narrowed"), "widen": _l("Sharing widened"),
+    "renew": _l("Consent renewed"), "revoke": _l("Consent withdrawn"), "expire": _l("Consent expired"),
+    "read": _l("Read by the vendor"), "write": _l("Written by the vendor"), "export": _l("Data exported"),
+    "erase": _l("Vault erased"), "login": _l("Logged in"), "officer_view": _l("Viewed by a privacy officer"),
+    "key_rotation": _l("Keys rotated"), "token_reuse": _l("Stolen token blocked"),
+    "deletion_confirmed": _l("Deletion confirmed by the vendor"),
+}
+
+
+def field_label(name: str) -> str:
+    return str(FIELD_LABELS.get(name, name))
+
+
+def event_label(name: str) -> str:
+    return str(EVENT_LABELS.get(name, name))
+
+
+def vault_value(value) -> str:
+    """A vault value as one line of text, for previews (the consent screen, connection pages)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(vault_value(v) for v in value)
+    if isinstance(value, dict):
+        if "address" in value:
+            return value["address"]
+        if "number" in value:
+            return value["number"]
+        if "line1" in value:
+            parts = [value.get(k) for k in ("line1", "line2", "city", "region", "postal_code", "country")]
+            return ", ".join(p for p in parts if p)
+        if "start" in value and "end" in value:
+            return f"{value['start']}–{value['end']} ({value.get('timezone', '')})"
+        return ", ".join(f"{k}: {vault_value(v)}" for k, v in value.items() if v not in (None, ""))
+    if isinstance(value, str) and value in CHANNEL_LABELS:
+        return str(CHANNEL_LABELS[value])
+    if isinstance(value, str) and value in INTEREST_LABELS:
+        return str(INTEREST_LABELS[value])
+    return str(value)

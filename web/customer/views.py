@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from consent import events
 from vault import records
 from vault.errors import ValidationFailed
 from vault.schemas import CHANNELS, INTEREST_CATEGORIES, PREFERENCE_FIELDS, PROFILE_FIELDS, SUPPORTED_LANGUAGES
@@ -13,6 +14,7 @@ from ..auth.roles import role_required
 from vendor_api.context import get_db, instance
 from . import forms
 from .labels import option_lists
+from .overview import connection_rows, lang
 
 bp = Blueprint("customer", __name__)
 
@@ -24,7 +26,8 @@ def dashboard():
     filled = {"profile": [f for f in PROFILE_FIELDS if f in values],
               "preferences": [f for f in PREFERENCE_FIELDS if f in values]}
     return render_template("customer/dashboard.html", values=values, filled=filled,
-                           profile_fields=PROFILE_FIELDS, preference_fields=PREFERENCE_FIELDS)
+                           profile_fields=PROFILE_FIELDS, preference_fields=PREFERENCE_FIELDS,
+                           rows=connection_rows(current_user.id, live_only=True), lang=lang())
 
 
 def _edit(section: str, parse, template: str):
@@ -36,6 +39,7 @@ def _edit(section: str, parse, template: str):
             forms.keep_verified_flags(submitted, records.read_fields(db, keys, current_user.id, {"emails"}))
         try:
             changed = records.write_fields(db, keys, current_user, submitted)
+            events.notify_profile_change(db, current_user, changed)  # names only, per app's grant
         except ValidationFailed as exc:
             errors = forms.flatten_errors(exc.errors)
             state = forms.state_from_form(request.form)

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('locale', sa.String(length=8), nullable=True),
     sa.Column('totp_secret', sa.LargeBinary(), nullable=True),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('created_at', vault.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('password_changed_at', vault.db.UTCDateTime(timezone=True), nullable=False),

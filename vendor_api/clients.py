@@ -1,0 +1,157 @@
+"""Register vendor organisations and apps as OAuth clients; rotate their secrets.
+
+Redirect URIs are checked at registration (https only, except http on loopback for
+development; no fragment; no wildcards) so that the authorization endpoint can do a plain exact
+string match later (SECURITY.md 1-2). Client secrets are shown once and stored as digests.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent.models import VendorApp, VendorOrg
+from consent.scopes import DPV_PURPOSES, SCOPES
+from vault.clock import utcnow
+from vault.errors import ValidationFailed
+
+from .credentials import SECRET_PREFIX, digest, new_credential
+from .models import AUTH_METHODS, GRANT_TYPES, OAuthClient
+
+DEFAULT_GRANT_TYPES = GRANT_TYPES
+LOOPBACK_HOSTS = ("localhost",)
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be registered, or None if it can."""
+    if not isinstance(uri, str) or not uri or uri != uri.strip() or any(ord(c) < 33 for c in uri):
+        return "a redirect URI must be an absolute URL without spaces"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"{uri} is not a valid URL"
+    if "#" in uri:
+        return f"{uri}: a redirect URI must not contain a fragment"
+    if parts.scheme not in ("https", "http") or not host:
+        return f"{uri}: only https URLs (or http on loopback) are allowed"
+    if "*" in uri:
+        return f"{uri}: wildcards are not allowed"
+    if parts.username or parts.password:
+        return f"{uri}: credentials in a redirect URI are not allowed"
+    if not _HOST.fullmatch(parts.netloc):
+        return f"{uri}: the host part may hold only letters, digits, dots, hyphens and a port"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return f"{uri}: plain http is only allowed on loopback (127.0.0.1, [::1], localhost)"
+    return None
+
+
+def check_redirect_uris(uris: Iterable[str]) -> list[str]:
+    uris = list(dict.fromkeys(uris))
+    problems = [p for p in (redirect_uri_problem(u) for u in uris) if p]
+    if not uris:
+        problems.append("at least one redirect URI is required")
+    if problems:
+        raise ValidationFailed({"redirect_uris": problems})
+    return uris
+
+
+def _check_website(url: str, field: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationFailed({field: [f"{url!r} is not an http(s) URL"]})
+    return url
+
+
+def create_org(db: Session, *, name: str, website: str, contact_email: str,
+               jurisdiction: str = "EU") -> VendorOrg:
+    if not name.strip():
+        raise ValidationFailed({"name": ["a name is required"]})
+    if "@" not in contact_email:
+        raise ValidationFailed({"contact_email": ["a contact email address is required"]})
+    org = VendorOrg(name=name.strip(), website=_check_website(website, "website"),
+                    contact_email=contact_email.strip(), jurisdiction=jurisdiction)
+    db.add(org)
+    db.flush()
+    return org
+
+
+def register_app(db: Session, *, org: VendorOrg, name: str, website: str, purpose: str,
+                 purpose_category: str = "dpv:ServiceProvision", scopes: Iterable[str],
+                 redirect_uris: Iterable[str], grant_types: Iterable[str] = DEFAULT_GRANT_TYPES,
+                 auth_method: str = "client_secret_basic",
+                 now: datetime | None = None) -> tuple[VendorApp, OAuthClient, str]:
+    """Create an app and its confidential OAuth client. Returns the secret in plain text once."""
+    errors: dict[str, list[str]] = {}
+    scopes = list(dict.fromkeys(scopes))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        errors["scopes"] = [f"unknown scopes: {', '.join(unknown)}" if unknown else "at least one scope"]
+    if purpose_category not in DPV_PURPOSES:
+        errors["purpose_category"] = [f"one of {', '.join(DPV_PURPOSES)}"]
+    if not name.strip():
+        errors["name"] = ["a name is required"]
+    if not purpose.strip():
+        errors["purpose"] = ["say what the data is for"]
+    if auth_method not in AUTH_METHODS:
+        errors["auth_method"] = [f"one of {', '.join(AUTH_METHODS)}"]
+    try:
+        uris = check_redirect_uris(redirect_uris)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    app = VendorApp(org=org, name=name.strip(), website=_check_website(website, "website"),
+                    purpose=purpose.strip(), purpose_category=purpose_category)
+    app.requested_scopes = scopes
+    db.add(app)
+    db.flush()
+    secret = new_credential(SECRET_PREFIX)
+    client = OAuthClient(app_id=app.id, app=app, client_secret_hash=digest(secret),
+                         token_endpoint_auth_method=auth_method, created_at=now or utcnow())
+    client.redirect_uris = uris
+    client.grant_types = list(grant_types)
+    db.add(client)
+    db.flush()
+    return app, client, secret
+
+
+def rotate_secret(db: Session, client: OAuthClient, *, now: datetime | None = None) -> str:
+    """A new secret; the old one stops working at once. Returns the new one in plain text."""
+    secret = new_credential(SECRET_PREFIX)
+    client.client_secret_hash = digest(secret)
+    client.secret_rotated_at = now or utcnow()
+    db.flush()
+    return secret
+
+
+def set_redirect_uris(db: Session, client: OAuthClient, uris: Iterable[str]) -> None:
+    client.redirect_uris = check_redirect_uris(uris)
+    db.flush()
+
+
+def by_client_id(db: Session, client_id: str | None) -> OAuthClient | None:
+    if not client_id or not isinstance(client_id, str):
+        return None
+    return db.scalar(select(OAuthClient).join(VendorApp, VendorApp.id == OAuthClient.app_id)
+                     .where(VendorApp.client_id == client_id))
+
+
+def for_app(db: Session, app_id: int) -> OAuthClient | None:
+    return db.scalar(select(OAuthClient).where(OAuthClient.app_id == app_id))
