@@ -30,7 +30,8 @@ from vault.keys.service import KeyService
 from vault.models import Account
 from vault.records import data_key, ensure_data_key
 
-from . import ledger
+from . import events, ledger
+from . import notifications
 from .errors import ConsentError, GrantInactive, GrantNotFound
 from .models import VendorApp
 from .policy import decide
@@ -234,6 +235,7 @@ def open_case(db: Session, keys: KeyService, customer: Account, app: VendorApp, 
     _add_message(db, ensure_data_key(db, keys, customer), case, "customer", description, now)
     _record(db, customer.public_id, case, "write", actor=customer.public_id, actor_role="customer",
             action="open", now=now)
+    _tell_vendor(db, case, "case.opened", "open", now)
     return case
 
 
@@ -252,6 +254,25 @@ def _record(db: Session, chain: str, case: ServiceCase, type: str, *, actor: str
     ledger.append(db, type=type, actor=actor, actor_role=actor_role, chain=chain,
                   vendor_app=case.app.client_id, fields=["cases"], now=now,
                   details={"case": case.reference, "action": action})
+
+
+def _case_facts(case: ServiceCase, action: str) -> dict:
+    """What a webhook says about a case: its state and deadlines, never the thread (the vendor
+    reads that through the API, where the grant is checked at that moment)."""
+    return {"reference": case.reference, "action": action, "status": case.status, "category": case.category,
+            "priority": case.priority, "due_first_response_at": as_utc(case.due_first_response_at).isoformat(),
+            "due_resolution_at": as_utc(case.due_resolution_at).isoformat()}
+
+
+def _tell_vendor(db: Session, case: ServiceCase, type: str, action: str, now: datetime) -> None:
+    events.emit(db, type=type, app_id=case.app_id, account_id=case.account_id, data=_case_facts(case, action),
+                now=now)
+
+
+def _tell_customer(db: Session, customer: Account, case: ServiceCase, event: str, now: datetime,
+                   once_key: str | None = None) -> None:
+    notifications.notify(db, account=customer, event=event, now=now, once_key=once_key,
+                         params={"vendor": case.app.name, "reference": case.reference})
 
 
 def for_customer(db: Session, customer_id: int, *, status: str | None = None) -> list[ServiceCase]:
@@ -288,6 +309,7 @@ def customer_reply(db: Session, keys: KeyService, customer: Account, case: Servi
         case.status = "in_progress"
     _record(db, customer.public_id, case, "write", actor=customer.public_id, actor_role="customer",
             action="reply", now=now)
+    _tell_vendor(db, case, "case.updated", "customer_reply", now)
 
 
 def close(db: Session, keys: KeyService, customer: Account, case: ServiceCase, *, rating: int | None,
@@ -306,6 +328,7 @@ def close(db: Session, keys: KeyService, customer: Account, case: ServiceCase, *
     case.rating_comment = _seal(ensure_data_key(db, keys, customer), case, "rating_comment", comment) if comment else None
     _record(db, customer.public_id, case, "write", actor=customer.public_id, actor_role="customer",
             action="close", now=now)
+    _tell_vendor(db, case, "case.updated", "close", now)
 
 
 def read_rating_comment(db: Session, keys: KeyService, case: ServiceCase) -> str:
@@ -379,6 +402,7 @@ def vendor_reply(db: Session, keys: KeyService, case: ServiceCase, text: str, *,
     customer = db.get(Account, case.account_id)
     _record(db, customer.public_id, case, "write", actor=case.app.client_id, actor_role="vendor",
             action="reply", now=now)
+    _tell_customer(db, customer, case, "case_updated", now)
 
 
 def vendor_set_status(db: Session, case: ServiceCase, status: str, *, now: datetime | None = None) -> None:
@@ -388,6 +412,7 @@ def vendor_set_status(db: Session, case: ServiceCase, status: str, *, now: datet
     customer = db.get(Account, case.account_id)
     _record(db, customer.public_id, case, "write", actor=case.app.client_id, actor_role="vendor",
             action=f"status_{status}", now=now)
+    _tell_customer(db, customer, case, "case_updated", now)
 
 
 def _move(case: ServiceCase, who: str, status: str, now: datetime) -> None:
@@ -412,7 +437,10 @@ class Escalation:
 
 
 def escalate_due(db: Session, *, now: datetime | None = None, limit: int = 500) -> list[Escalation]:
-    """Mark every case past a target as escalated for that target, once; returns what to notify."""
+    """Mark every case past a target as escalated for that target, once, and tell everyone:
+    the customer (notification), the vendor's software (``case.escalated`` webhook) and the
+    vendor's escalation contact (email). Safe beside other workers: rows are claimed with
+    SKIP LOCKED and each target is recorded on the case before anyone is told."""
     now = now or utcnow()
     candidates = db.scalars(
         select(ServiceCase).where(ServiceCase.status.not_in(["resolved", "closed"]),
@@ -429,9 +457,30 @@ def escalate_due(db: Session, *, now: datetime | None = None, limit: int = 500) 
             ledger.append(db, type="write", actor="system", actor_role="system", chain=customer.public_id,
                           vendor_app=case.app.client_id, fields=["cases"], now=now,
                           details={"case": case.reference, "action": f"escalated_{target}"})
-            done.append(Escalation(case, target, targets_for(db, case.app_id).escalation_email))
+            contact = targets_for(db, case.app_id).escalation_email
+            done.append(Escalation(case, target, contact))
+            _tell_customer(db, customer, case, "case_escalated", now, once_key=f"{case.reference}:{target}")
+            _tell_vendor(db, case, "case.escalated", f"escalated_{target}", now)
+            if contact:
+                notifications.notify_address(db, email=contact, event="case_escalated_vendor", now=now,
+                                             params={"vendor": case.app.name, "reference": case.reference,
+                                                     "target": target.replace("_", " ")})
     db.flush()
     return done
+
+
+def escalate_round(sessions, now: datetime | None = None) -> dict:
+    """One worker round of :func:`escalate_due`, committed."""
+    db = sessions()
+    try:
+        escalated = len(escalate_due(db, now=now))
+        db.commit()
+        return {"escalated": escalated}
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
 
 
 @dataclass(frozen=True)

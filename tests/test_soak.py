@@ -51,7 +51,9 @@ def test_memory_stays_flat_and_nothing_fails_under_mixed_load(fresh_database, tm
         tally = load.stop()
 
     unexpected = {status: n for status, n in tally.statuses.items() if status not in EXPECTED}
-    assert not unexpected, f"unexpected responses: {unexpected}"
+    why = [line for line in (tmp_path / "gunicorn.log").read_text(errors="replace").splitlines()
+           if "unavailable" in line or "Traceback" in line or "Error" in line][-10:]
+    assert not unexpected, f"unexpected responses: {unexpected}; server log says: {why}"
     assert tally.reads_acked > 0 and tally.notes_acked and tally.renews_acked > 0
 
     assert len(samples) == 2, "a worker was replaced during the soak (it crashed or was recycled)"

@@ -31,18 +31,21 @@ class Event:
     titles: MappingProxyType
     subjects: MappingProxyType
     bodies: MappingProxyType
+    #: "customer" events are listed on the customer's settings page; "vendor" ones only go by
+    #: email to a vendor's contact (notify_address), so a customer has nothing to choose there.
+    audience: str = "customer"
 
     @property
     def default_channels(self) -> frozenset[str]:
         return frozenset({"portal", "email"} if self.security else {"portal"})
 
 
-def _event(id, *, security, params, link, en, ar) -> Event:
+def _event(id, *, security, params, link, en, ar, audience="customer") -> Event:
     """``en``/``ar``: (title for settings, subject, body)."""
     return Event(id, security, tuple(params), link,
                  MappingProxyType({"en": en[0], "ar": ar[0]}),
                  MappingProxyType({"en": en[1], "ar": ar[1]}),
-                 MappingProxyType({"en": en[2], "ar": ar[2]}))
+                 MappingProxyType({"en": en[2], "ar": ar[2]}), audience)
 
 
 _EVENTS = (
@@ -91,6 +94,14 @@ _EVENTS = (
                "There is news on your case {reference} with {vendor}."),
            ar=("تحديث على طلب خدمة", "تحديث على طلبك {reference} لدى {vendor}",
                "هناك جديد في طلبك {reference} لدى {vendor}.")),
+    _event("case_escalated_vendor", security=False, params=("vendor", "reference", "target"), link=None,
+           audience="vendor",
+           en=("A customer's case is overdue", "Case {reference} for {vendor} is overdue",
+               "Case {reference}, opened by a customer of {vendor} through VRM Vault, is past its {target} "
+               "target. Please answer it through the vendor API."),
+           ar=("طلب عميل متأخر", "الطلب {reference} لدى {vendor} متأخر",
+               "تجاوز الطلب {reference}، الذي فتحه عميل لـ {vendor} عبر خزنة VRM، الوقت المحدد ({target}). "
+               "يُرجى الرد عليه عبر واجهة برمجة التطبيقات للشركات.")),
     _event("case_escalated", security=False, params=("vendor", "reference"), link="/me/cases/{reference}",
            en=("A service case is late", "Your case {reference} with {vendor} is overdue",
                "{vendor} missed its promised time on your case {reference}. We marked it overdue and told "
@@ -108,6 +119,8 @@ _EVENTS = (
 )
 
 EVENTS: MappingProxyType = MappingProxyType({e.id: e for e in _EVENTS})
+#: What a customer can be told about, and so choose channels for.
+CUSTOMER_EVENTS: MappingProxyType = MappingProxyType({e.id: e for e in _EVENTS if e.audience == "customer"})
 
 
 class UnknownEvent(ValueError):

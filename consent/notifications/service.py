@@ -28,7 +28,7 @@ PAGE = 50
 
 def choices(db: Session, account_id: int) -> dict[str, frozenset[str]]:
     """Every event type -> the channels this customer gets it on (``portal`` always included)."""
-    chosen = {event: spec.default_channels for event, spec in EVENTS.items()}
+    chosen = {event: spec.default_channels for event, spec in EVENTS.items() if spec.audience == "customer"}
     for row in db.scalars(select(NotificationChoice).where(NotificationChoice.account_id == account_id)):
         if row.event in chosen:
             chosen[row.event] = frozenset({"portal"} | {c for c in OPTIONAL_CHANNELS if getattr(row, c)})
@@ -43,7 +43,7 @@ def set_choices(db: Session, account_id: int, chosen: dict[str, set[str]], *,
     anything else is a forged form).
     """
     now = now or utcnow()
-    unknown = set(chosen) - set(EVENTS)
+    unknown = set(chosen) - {e for e, spec in EVENTS.items() if spec.audience == "customer"}
     if unknown:
         raise UnknownEvent(f"unknown event types: {sorted(unknown)}")
     for event, channels in chosen.items():

@@ -220,3 +220,71 @@ def test_erasing_the_customer_removes_their_cases(db, keys, ctx, customer, shop,
     db.expunge_all()
     assert db.get(ServiceCase, case_id) is None
     assert db.scalar(select(CaseMessage).where(CaseMessage.case_id == case_id)) is None
+
+
+# --- who is told --------------------------------------------------------------------------------
+
+def _events(db, app_id, type_):
+    from consent.outbox import AppEvent
+    return db.scalars(select(AppEvent).where(AppEvent.app_id == app_id, AppEvent.type == type_)
+                      .order_by(AppEvent.id)).all()
+
+
+def _customer_notes(db, customer, event):
+    from consent.notifications import Notification
+    return db.scalars(select(Notification).where(Notification.account_id == customer.id,
+                                                 Notification.event == event)).all()
+
+
+def test_the_vendor_hears_of_a_new_case_by_webhook_without_its_text(db, keys, customer, shop, connected):
+    case = open_one(db, keys, customer, shop, text_="private-kettle-story")
+    [event] = _events(db, shop.app.id, "case.opened")
+    assert event.subject == connected.subject  # the app's pairwise id, never ours
+    assert '"reference":"%s"' % case.reference in event.data_json
+    assert "private-kettle-story" not in event.data_json
+
+
+def test_a_vendor_reply_tells_the_customer(db, keys, customer, shop, connected):
+    case = open_one(db, keys, customer, shop)
+    cases.vendor_reply(db, keys, case, "We will send a new one.", status="in_progress")
+    db.commit()
+    [note] = _customer_notes(db, customer, "case_updated")
+    assert note.params == {"vendor": shop.app.name, "reference": case.reference}
+
+
+def test_escalation_tells_customer_vendor_software_and_contact_once(db, keys, customer, shop, connected):
+    from consent.notifications import Transports, deliver_due
+    from tests.mailserver import SmtpServer
+    from vault.mail import SmtpMailer
+    start = utcnow()
+    cases.set_targets(db, shop.app, first_response_hours=4, resolution_hours=48, escalation_email="lead@fixit.example")
+    case = open_one(db, keys, customer, shop, now=start)
+    cases.escalate_due(db, now=start + timedelta(hours=5))
+    cases.escalate_due(db, now=start + timedelta(hours=6))
+    db.commit()
+    assert len(_customer_notes(db, customer, "case_escalated")) == 1
+    [hook] = _events(db, shop.app.id, "case.escalated")
+    assert '"action":"escalated_first_response"' in hook.data_json
+    with SmtpServer() as smtp:
+        transports = Transports(mail=SmtpMailer("127.0.0.1", smtp.port, starttls=False, timeout=5), sms=None,
+                                keys=keys, mail_from="no-reply@vault.example", base_url="https://vault.example")
+        deliver_due(db, transports, start + timedelta(hours=6))
+        to_contact = [m for rcpt, m in smtp.messages if rcpt == ["lead@fixit.example"]]
+    assert len(to_contact) == 1
+    assert case.reference in to_contact[0]["Subject"] and "overdue" in to_contact[0]["Subject"]
+
+
+def test_the_worker_round_escalates(app, db, keys, customer, shop, connected):
+    cases.set_targets(db, shop.app, first_response_hours=1, resolution_hours=2, escalation_email=None)
+    case = open_one(db, keys, customer, shop, now=utcnow() - timedelta(hours=3))
+    result = app.test_cli_runner().invoke(args=["vault", "worker", "--once"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert set(db.get(ServiceCase, case.id).escalations) == {"first_response", "resolution"}
+
+
+def test_vendor_only_events_are_not_offered_in_customer_settings(db, customer):
+    from consent import notifications
+    assert "case_escalated_vendor" not in notifications.choices(db, customer.id)
+    with pytest.raises(ValueError):
+        notifications.set_choices(db, customer.id, {"case_escalated_vendor": {"email"}})

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consent import grants, notifications
 from consent.errors import GrantNotFound
-from consent.notifications.catalogue import EVENTS, OPTIONAL_CHANNELS, render, title
+from consent.notifications.catalogue import CUSTOMER_EVENTS, OPTIONAL_CHANNELS, render, title
 from consent.notifications.service import PAGE
 from vault.clock import utcnow
 from vendor_api.context import get_db
@@ -67,12 +67,12 @@ def notification_settings():
     db = get_db()
     if request.method == "POST":
         # Only known events and channels are read from the form: anything else is ignored.
-        chosen = {event: {c for c in OPTIONAL_CHANNELS if event in request.form.getlist(c)} for event in EVENTS}
+        chosen = {event: {c for c in OPTIONAL_CHANNELS if event in request.form.getlist(c)} for event in CUSTOMER_EVENTS}
         notifications.set_choices(db, current_user.id, chosen, now=utcnow())
         flash(_("Saved. You will be told about each event the way you chose."), "success")
         return redirect(url_for("customer.notification_settings"), 303)
     language = lang()
-    rows = [{"event": event, "title": title(event, language)} for event in EVENTS]
+    rows = [{"event": event, "title": title(event, language)} for event in CUSTOMER_EVENTS]
     return render_template("customer/notification_settings.html", rows=rows,
                            chosen=notifications.choices(db, current_user.id))
 
