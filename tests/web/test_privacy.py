@@ -433,11 +433,11 @@ def test_reports_draw_accessible_charts_with_their_tables(officer, world, db):
     html = body(response)
     assert response.status_code == 200
     svgs = re.findall(r"<svg [^>]*>.*?</svg>", html, re.S)
-    assert len(svgs) == 6
+    assert len(svgs) == 7
     for svg in svgs:
         assert 'role="img"' in svg and 'aria-label="' in svg and "<title>" in svg and "<desc" in svg
     assert "style=" not in html and "<script" not in html.split("</head>")[1]
-    assert html.count("<table>") == 6
+    assert html.count("<table>") == 8
     assert_private(world, html)
     acme, shop = world.acme.app.name, world.shop.app.name
     # grants and revocations per vendor (alice's grant to acme; bob's and carol's to shop, both revoked)
@@ -464,6 +464,39 @@ def test_reports_range_and_its_errors(officer, world, db):
     bad = portal.client.get("/privacy/reports", query_string={"from": "soon"})
     assert bad.status_code == 422 and 'id="from-error"' in body(bad) and "<svg" not in body(bad)
     assert len(officer_views(db)) == before
+
+
+def test_reports_show_service_cases_and_overdue_deletion_confirmations(officer, world, app, db, keys):
+    from consent import cases
+    portal, _ = officer
+    # bob's revocation (5 days ago) is not overdue yet; dave's, 40 days ago, is
+    dave = sign_up(db, "dave@example.com", STRONG_PASSWORD)
+    ctx = ctx_for(app)
+    change = grants.grant(db, ctx, customer=dave, app=world.shop.app, scopes=["profile.name"],
+                          now=world.now - timedelta(days=60))
+    grants.revoke(db, ctx, change.grant, dave, now=world.now - timedelta(days=40))
+    # erin opens two cases with a repair shop: one answered in 2 hours and resolved, one left late
+    fixit = make_vendor(db, name="Fix-It", scopes=["profile.name", "cases.read", "cases.write"])
+    erin = sign_up(db, "erin@example.com", STRONG_PASSWORD)
+    start = world.now - timedelta(days=5)
+    grants.grant(db, ctx, customer=erin, app=fixit.app, scopes=["cases.read", "cases.write"], now=start)
+    cases.set_targets(db, fixit.app, first_response_hours=4, resolution_hours=48, escalation_email=None)
+    quick = cases.open_case(db, keys, erin, fixit.app, category="question", description="When?", now=start)
+    cases.open_case(db, keys, erin, fixit.app, category="repair", description="Broken.", now=start)
+    cases.vendor_reply(db, keys, quick, "Tomorrow.", status="resolved", now=start + timedelta(hours=2))
+    cases.escalate_due(db, now=world.now)
+    db.commit()
+
+    html = body(portal.client.get("/privacy/reports"))
+    assert _row(html, fixit.app.name, 2, 2, 1, "100%", 1, 1)
+    assert dave.public_id in html and bob_not_listed(html, world)
+    assert "consent.revoked" in html
+    assert "When?" not in html and "Broken." not in html  # officers never see the thread
+
+
+def bob_not_listed(html: str, world) -> bool:
+    section = html.split('id="deletions-heading"')[1]
+    return world.bob.public_id not in section
 
 
 @pytest.mark.parametrize("language", ["en", "ar"])

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import format_date, format_decimal, format_percent, gettext as _, lazy_gettext as _l
 
-from consent import reports
+from consent import cases, reports
+from consent.deletions import CONFIRMATION_DAYS, overdue_deletion_confirmations
 from vendor_api.decisions import scope_decisions
 from vendor_api.context import get_db
 
@@ -85,6 +86,14 @@ def _jump_chart(jumps, apps):
                       Series(_("Weekly average before"), [round(j.weekly_average, 1) for j in jumps])], fmt=_num)
 
 
+def _service_chart(service):
+    return bar_chart("chart-cases", _("Service cases resolved on time"),
+                     _("Share of resolved cases per vendor app that met its resolution target, in per cent."),
+                     [r.app_name for r in service],
+                     [Series(_("On time (%)"), [round((r.resolved_on_time_share or 0) * 100) for r in service])],
+                     fmt=_num)
+
+
 @bp.route("/reports")
 @officer_page
 def reports_page():
@@ -97,6 +106,8 @@ def reports_page():
     durations = reports.grant_durations(db, span.start, span.end)
     jumps = reports.read_jumps(db, span.end, min_reads=JUMP_MIN_READS, ratio=JUMP_RATIO)
     apps = reports.app_names(db, list(activity.by_vendor) + [j.vendor_app for j in jumps])
+    service = cases.service_report(db, since=span.start, now=span.end)
+    overdue = overdue_deletion_confirmations(db)
     record_view("reports", details={"from": parsed.state["from"], "to": parsed.state["to"]})
     requested_chart, refused_chart, refused = _scope_charts(tallies)
     duration_chart, duration_keys = _duration_chart(durations)
@@ -107,4 +118,6 @@ def reports_page():
         tallies=tallies[:TOP_SCOPES], refused=refused, requested_chart=requested_chart, refused_chart=refused_chart,
         durations=durations, duration_keys=duration_keys, duration_labels=DURATION_LABELS,
         duration_chart=duration_chart, jumps=jumps, jump_chart=_jump_chart(jumps, apps),
-        jump_min=JUMP_MIN_READS, jump_ratio=JUMP_RATIO, percent=format_percent)
+        jump_min=JUMP_MIN_READS, jump_ratio=JUMP_RATIO, percent=format_percent,
+        service=service, service_chart=_service_chart(service), overdue=overdue,
+        confirmation_days=CONFIRMATION_DAYS)
