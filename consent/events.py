@@ -9,7 +9,9 @@ Payloads identify the customer only by the app's pairwise ``sub`` and name field
 Event types: ``consent.granted``, ``consent.updated`` (``data.change`` is narrow, widen or renew),
 ``consent.revoked``, ``consent.expired``, ``profile.updated`` (``data.fields``: names of changed
 fields inside the app's live grant), ``account.erased``, and ``webhook.test`` (webhook only, never
-in the change feed). Other packages may add types of the same shape (``noun.verb``).
+in the change feed). Other packages may add types of the same shape (``noun.verb``), e.g.
+``intent.closed`` (:mod:`consent.intents`: to every bidder, ``data.accepted`` true only for the
+chosen one; about no customer, so ``sub`` is null unless the chosen bidder already has a grant).
 """
 from __future__ import annotations
 

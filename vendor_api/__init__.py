@@ -30,18 +30,24 @@ def token_rate_limit_key() -> str:
     return f"oauth:{claimed[:64]}:{request.remote_addr or 'unknown'}"
 
 
+def registration_rate_limit_key() -> str:
+    return f"oauth-register:{request.remote_addr or 'unknown'}"
+
+
 def init_app(app: Flask, *, csrf, limiter) -> None:
-    from . import oauth, protector, resources
+    from . import oauth, protector, registration, resources
 
     app.config.setdefault("VENDOR_API_RATELIMIT", DEFAULT_API_RATELIMIT)
     app.config.setdefault("OAUTH_TOKEN_RATELIMIT", DEFAULT_TOKEN_RATELIMIT)
     oauth.init_app(app)
+    registration.init_app(app)
     resources.init_app(app)
     # Every blueprint under /api/: machine endpoints, whichever module registered them.
     api_blueprints = [bp for bp in app.blueprints.values()
                       if (bp.url_prefix or "").startswith(resources.API_PREFIX)]
     # Machine endpoints: clients authenticate themselves; there is no browser session to forge.
     csrf.exempt(oauth.bp)
+    csrf.exempt(registration.bp)
     for bp in api_blueprints:
         csrf.exempt(bp)
     if id(limiter) not in _limited:  # the limiter outlives apps (tests build many): decorate once
@@ -49,3 +55,4 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
         for bp in api_blueprints:
             limiter.limit(api_rate_limit, key_func=protector.rate_limit_key)(bp)
         limiter.limit(token_rate_limit, key_func=token_rate_limit_key)(oauth.bp)
+        limiter.limit(token_rate_limit, key_func=registration_rate_limit_key)(registration.bp)

@@ -313,14 +313,14 @@ def _state(now: datetime):
                 else_="active")
 
 
-def _zero() -> dict[str, int]:
+def empty_counts() -> dict[str, int]:
     return {s: 0 for s in GRANT_STATES}
 
 
 def grant_counts(db: Session, app_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, dict[str, int]]:
     """``{app id: {"active": n, "expired": n, "revoked": n}}`` for each app."""
     app_ids = list(app_ids)
-    counts = {app_id: _zero() for app_id in app_ids}
+    counts = {app_id: empty_counts() for app_id in app_ids}
     if not app_ids:
         return counts
     state = _state(now or utcnow())
@@ -349,5 +349,5 @@ def scope_counts(db: Session, app_id: int, *, now: datetime | None = None) -> di
                       .group_by(inner.c.scope, inner.c.state))
     counts: dict[str, dict[str, int]] = {}
     for scope_id, name, count in rows:
-        counts.setdefault(scope_id, _zero())[name] = count
+        counts.setdefault(scope_id, empty_counts())[name] = count
     return counts

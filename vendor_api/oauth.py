@@ -396,6 +396,7 @@ def metadata() -> dict:
         "token_endpoint": token_endpoint_url(),
         "revocation_endpoint": url("oauth.revoke"),
         "introspection_endpoint": url("oauth.introspect"),
+        "registration_endpoint": url("oauth_registration.register_client"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),

@@ -179,8 +179,14 @@ def init_app(app: Flask) -> VendorApi:
     api.register_blueprint(blp)
     from .cases_api import blp as cases_blp
     api.register_blueprint(cases_blp)
+    from .intents_api import blp as intents_blp
+    api.register_blueprint(intents_blp)
     from .integration import blp as integration_blp
     api.register_blueprint(integration_blp)
+    from .purchases_api import blp as purchases_blp
+    api.register_blueprint(purchases_blp)
+    from .contact_api import blp as contact_blp
+    api.register_blueprint(contact_blp)
     _register_docs(app)
     return api
 

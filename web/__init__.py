@@ -89,17 +89,21 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     from .auth.views import bp as auth_bp
     from .customer import account as _account, cases as _cases, connections as _connections  # noqa: F401 (routes)
     from .customer import terms as _terms  # noqa: F401 (routes)
+    from .customer import intents as _intents  # noqa: F401 (routes)
+    from .customer import purchases as _purchases  # noqa: F401 (routes)
     from .customer import notifications as _notifications  # noqa: F401 (routes, nav count)
     from .customer.views import bp as customer_bp
     from .health import bp as health_bp
     from .main import bp as main_bp
     from .privacy import bp as privacy_bp
+    from .vendor_console import bp as vendor_console_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(customer_bp, url_prefix="/me")
     app.register_blueprint(privacy_bp, url_prefix="/privacy")
+    app.register_blueprint(vendor_console_bp, url_prefix="/console")
 
     import vendor_api
     from .oauth_consent import bp as oauth_consent_bp

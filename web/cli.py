@@ -230,11 +230,13 @@ def worker(once, interval):
     """Send webhooks, seal the change feed and expire due grants; safe to run several at once."""
     from vendor_api.cli import demo_context
     from vendor_api.webhooks import run_worker
+    from consent import intents
     from consent.cases import escalate_round
     from consent.notifications import Transports, run_round
     inst = current_app.extensions["vrm"]
     transports = Transports.for_instance(inst)
     run_worker(inst.sessions, inst.keys, demo_context(inst), interval=interval, once=once,
-               also=(lambda: run_round(inst.sessions, transports), lambda: escalate_round(inst.sessions)))
+               also=(lambda: run_round(inst.sessions, transports), lambda: escalate_round(inst.sessions),
+                     lambda: intents.expire_round(inst.sessions)))
     if once:
         click.echo("Worker round done.")

@@ -22,4 +22,6 @@ def home_for(account) -> str:
         return url_for("customer.dashboard")
     if account.role == "officer":
         return url_for("privacy.log")
+    if account.role == "vendor":
+        return url_for("vendor_console.home")
     return url_for("main.account")
