@@ -50,6 +50,13 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
     csrf.exempt(registration.bp)
     for bp in api_blueprints:
         csrf.exempt(bp)
+    guarded = frozenset(bp.name for bp in api_blueprints if bp.name != "api-docs")
+
+    @app.before_request
+    def _authenticate_api_callers_first():
+        if request.blueprint in guarded:
+            protector.authenticate_first()
+
     if id(limiter) not in _limited:  # the limiter outlives apps (tests build many): decorate once
         _limited.add(id(limiter))
         for bp in api_blueprints:

@@ -22,6 +22,7 @@ from datetime import datetime
 from authlib.integrations.flask_oauth2 import ResourceProtector as _ResourceProtector
 from authlib.integrations.flask_oauth2 import current_token
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
 from flask import g, request
 from sqlalchemy import bindparam, select
@@ -236,6 +237,25 @@ class ResourceProtector(_ResourceProtector):
 require_oauth = ResourceProtector()
 require_oauth.register_token_validator(VaultBearerValidator(realm=REALM))
 require_oauth.register_token_validator(VaultDPoPValidator(realm=REALM))
+
+
+def authenticate_first() -> None:
+    """``before_request`` of every API blueprint: no live token, no further look at the request.
+
+    flask-smorest validates bodies and query strings before the view's own ``require_oauth``
+    runs, so without this an anonymous caller would learn our validation rules (422) before
+    being told to authenticate (401). The lookup is cached per request, so the view's own check
+    (scopes, DPoP proof) costs nothing more.
+    """
+    presented = presented_token()
+    if presented is None:
+        require_oauth.raise_error_response(MissingAuthorizationError(None, REALM))
+    found = current_caller()
+    if found is None or not found.is_alive(clock.utcnow()):
+        if presented[0] == "dpop":
+            require_oauth.raise_error_response(DPoPError("invalid_token", "The access token is unknown, expired "
+                                                         "or revoked, or its consent has ended."))
+        require_oauth.raise_error_response(InvalidTokenError(realm=REALM))
 
 
 def caller() -> Caller:

@@ -222,6 +222,31 @@ def test_erasing_the_customer_removes_their_cases(db, keys, ctx, customer, shop,
     assert db.scalar(select(CaseMessage).where(CaseMessage.case_id == case_id)) is None
 
 
+def test_erasing_the_customer_closes_open_cases_and_tells_their_vendor(db, keys, ctx, customer, shop, connected):
+    from consent.portability import erase_all
+    chain, subject = customer.public_id, connected.subject
+    working = open_one(db, keys, customer, shop, text_="private-erased-story")
+    cases.vendor_set_status(db, working, "in_progress")
+    done = open_one(db, keys, customer, shop)
+    cases.close(db, keys, customer, done, rating=4)
+    db.commit()
+    erase_all(db, ctx, customer)
+    db.commit()
+    [told] = [e for e in _events(db, shop.app.id, "case.updated") if e.data["action"] == "account_erased"]
+    assert told.subject == subject  # addressed like every other event, before the grant went
+    assert told.data["reference"] == working.reference and told.data["status"] == "closed"
+    assert "private-erased-story" not in told.data_json
+    # the case already closed is not announced again; the vendor heard of the erasure after the case
+    types = [e.type for e in _events(db, shop.app.id, "case.updated")]
+    assert types == ["case.updated", "case.updated"]  # the customer's own close, then the erasure
+    from consent.outbox import AppEvent
+    order = [e.type for e in db.scalars(select(AppEvent).where(AppEvent.app_id == shop.app.id)
+                                        .order_by(AppEvent.id))]
+    assert order[-3:] == ["consent.revoked", "case.updated", "account.erased"]
+    entries = [(e.type, e.data.get("details", {}).get("action")) for e in ledger.entries_for(db, chain)]
+    assert entries[0][0] == "erase" and ("write", "account_erased") in entries
+
+
 # --- who is told --------------------------------------------------------------------------------
 
 def _events(db, app_id, type_):
