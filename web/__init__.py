@@ -16,6 +16,8 @@ from vault.config import Settings
 from vault.errors import ConfigError
 from vault.instance import open_instance
 
+from . import limiter_storage
+
 LANGUAGES = ("en", "ar")
 
 
@@ -55,7 +57,7 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.config.update(SECRET_KEY=inst.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
-                      RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
+                      RATELIMIT_STORAGE_URI=limiter_storage.storage_uri(settings.ratelimit_storage_url),
                       RATELIMIT_HEADERS_ENABLED=True,
                       WTF_CSRF_TIME_LIMIT=None,  # the session's own timeouts bound the token
                       BABEL_DEFAULT_LOCALE="en", BABEL_TRANSLATION_DIRECTORIES="translations")
