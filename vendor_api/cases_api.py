@@ -17,10 +17,10 @@ from consent.models import Grant
 from vault import clock
 from vault.errors import ValidationFailed
 
+from .documenting import error_documenter, no_store
 from .context import get_db, instance
 from .problems import problem
 from .protector import caller, require_oauth
-from .schemas import ProblemSchema
 
 blp = Blueprint("vendor_api_cases", __name__, url_prefix="/api/v1/cases",
                 description="Service cases customers opened with your app (needs their cases.read / cases.write).")
@@ -33,11 +33,8 @@ _ERRORS = {400: "The body is not well-formed JSON.",
            429: "Too many requests: wait for Retry-After seconds."}
 
 
-def _document(view):
-    for status, description in _ERRORS.items():
-        view = blp.alt_response(status, schema=ProblemSchema, description=description,
-                                content_type="application/problem+json")(view)
-    return view
+_document = error_documenter(blp, _ERRORS)()
+blp.after_request(no_store)  # case threads are the customer's words
 
 
 class MessageOut(Schema):

@@ -18,11 +18,11 @@ from vault import clock
 from vault.errors import ValidationFailed
 from vault.schemas import CHANNELS
 
+from .documenting import error_documenter, no_store
 from .context import get_db, instance
 from .problems import problem
-from .protector import CUSTOMER, caller, require_oauth
-from .purchases_api import access_of, refuse_scope
-from .schemas import ProblemSchema
+from .protector import CUSTOMER, require_oauth
+from .purchases_api import acting, refuse_scope
 
 blp = Blueprint("vendor_api_contact", __name__, url_prefix="/api/v1/me",
                 description="Whether the customer may be contacted now, and the contacts your app made.")
@@ -34,20 +34,8 @@ _ERRORS = {400: "The body is not well-formed JSON.",
            429: "Too many requests from your client: wait for Retry-After seconds."}
 
 
-@blp.after_request
-def _no_store(response):
-    """Responses carry personal data: never cached."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-def _document(*statuses):
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, description=_ERRORS[status],
-                                    content_type="application/problem+json")(view)
-        return view
-    return decorate
+blp.after_request(no_store)
+_document = error_documenter(blp, _ERRORS)
 
 
 class ContactPermissionQuery(Schema):
@@ -102,7 +90,7 @@ def permission(query):
     `weekly_cap_reached` (your reported contacts in the last 7 days; `until` is when one drops out).
     """
     try:
-        answer = contact.permission(get_db(), instance().keys, access_of(caller()), query["channel"],
+        answer = contact.permission(get_db(), instance().keys, acting(), query["channel"],
                                     now=clock.utcnow())
     except ValidationFailed as exc:
         abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors=exc.errors))
@@ -120,7 +108,7 @@ def permission(query):
 def report_contact(body):
     """Report a contact you made, so the customer's weekly cap counts it."""
     try:
-        row, count = contact.record_contact(get_db(), access_of(caller()), body["channel"], body.get("at"),
+        row, count = contact.record_contact(get_db(), acting(), body["channel"], body.get("at"),
                                             now=clock.utcnow())
     except ScopeMissing as exc:
         refuse_scope(exc)

@@ -15,10 +15,10 @@ from consent.models import VendorApp
 from consent.outbox import AppEvent
 from vault import clock
 
+from .documenting import error_documenter, no_store
 from .context import get_db
 from .problems import problem
 from .protector import caller, require_oauth
-from .schemas import ProblemSchema
 from .webhooks import event_document
 
 blp = Blueprint("vendor_api_integration", __name__, url_prefix="/api/v1",
@@ -33,15 +33,11 @@ _ERRORS = {400: "The body is not well-formed JSON.",
 
 
 def _document(*extra):
-    errors = dict(_ERRORS)
-    errors.update(extra)
+    """Every status of the table, plus ``(status, text)`` pairs for this view."""
+    return error_documenter(blp, {**_ERRORS, **dict(extra)})()
 
-    def decorate(view):
-        for status, description in errors.items():
-            view = blp.alt_response(status, schema=ProblemSchema, description=description,
-                                    content_type="application/problem+json")(view)
-        return view
-    return decorate
+
+blp.after_request(no_store)
 
 
 class EventOut(Schema):

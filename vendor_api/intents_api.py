@@ -23,10 +23,10 @@ from vault.errors import ValidationFailed
 from vault.records import data_key
 
 from . import clients
+from .documenting import error_documenter, no_store
 from .context import consent_context, get_db, instance
 from .problems import problem
 from .protector import caller, require_oauth
-from .schemas import ProblemSchema
 
 blp = Blueprint("vendor_api_intents", __name__, url_prefix="/api/v1/intents",
                 description="Customers' requests for proposals (your app must declare intents.read / offers.write).")
@@ -40,13 +40,8 @@ _ERRORS = {400: "The body is not well-formed JSON.",
            429: "Too many requests: wait for Retry-After seconds."}
 
 
-def _document(*statuses):
-    def wrap(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, description=_ERRORS[status],
-                                    content_type="application/problem+json")(view)
-        return view
-    return wrap
+_document = error_documenter(blp, _ERRORS)
+blp.after_request(no_store)
 
 
 _READ_ERRORS = (401, 403, 404, 422, 429)

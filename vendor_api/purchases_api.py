@@ -18,10 +18,11 @@ from consent.vendor_access import ScopeMissing, VendorAccess
 from vault import clock
 from vault.errors import ValidationFailed
 
+from .documenting import error_documenter, no_store
 from .context import get_db, instance
 from .problems import problem
 from .protector import CUSTOMER, Caller, caller, require_oauth
-from .schemas import ProblemSchema
+from .reads import touch
 
 blp = Blueprint("vendor_api_purchases", __name__, url_prefix="/api/v1/me/purchases",
                 description="Orders your app records in the customer's vault, and reads back (purchases.*).")
@@ -35,20 +36,8 @@ _ERRORS = {400: "The body is not well-formed JSON.",
            429: "Too many requests from your client: wait for Retry-After seconds."}
 
 
-@blp.after_request
-def _no_store(response):
-    """Responses carry personal data: never cached."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-def _document(*statuses):
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, description=_ERRORS[status],
-                                    content_type="application/problem+json")(view)
-        return view
-    return decorate
+blp.after_request(no_store)
+_document = error_documenter(blp, _ERRORS)
 
 
 def access_of(who: Caller) -> VendorAccess:
@@ -56,6 +45,14 @@ def access_of(who: Caller) -> VendorAccess:
     return VendorAccess(account_id=who.account_id, chain=who.account_public_id, app_id=who.app_id,
                         client_id=who.client_id, grant=who.grant_state, token_scopes=who.scopes,
                         purpose=who.purpose, grant_public_id=who.grant_public_id)
+
+
+def acting() -> VendorAccess:
+    """The calling token as consent sees it, its grant's last access noted first: before the service
+    appends to the ledger, so the grant row is locked before the chain head, as for every read."""
+    who = caller()
+    touch(get_db(), who, clock.utcnow())
+    return access_of(who)
 
 
 def refuse_scope(exc: ScopeMissing):
@@ -203,7 +200,7 @@ def create(body):
     `total` is what was charged; `shipping`, `tax` and `discount` optionally break it down.
     The order id may be recorded once per customer; change its status with PATCH.
     """
-    who = access_of(caller())
+    who = acting()
     body["date"] = body["date"].isoformat()
     try:
         view = purchases.record(get_db(), instance().keys, who, body, now=clock.utcnow())
@@ -227,7 +224,7 @@ def list_purchases(query):
 
     Orders other apps recorded, and purchases the customer added, are never listed.
     """
-    who = access_of(caller())
+    who = acting()
     try:
         views, after = purchases.for_vendor(get_db(), instance().keys, who, limit=query["limit"],
                                             after_id=int(query["cursor"]) if query.get("cursor") else None,
@@ -246,7 +243,7 @@ def list_purchases(query):
 @require_oauth(CUSTOMER)
 def get_purchase(order_id):
     """One of your app's orders by your order id (needs purchases.read)."""
-    who = access_of(caller())
+    who = acting()
     try:
         view = purchases.one_for_vendor(get_db(), instance().keys, who, order_id, now=clock.utcnow())
     except ScopeMissing as exc:
@@ -269,7 +266,7 @@ def update_status(body, order_id):
     refunded. From shipped: delivered, returned. From delivered: returned, refunded. From returned
     or cancelled: refunded. Refunded is final. Sending the current status again changes nothing.
     """
-    who = access_of(caller())
+    who = acting()
     try:
         view = purchases.set_status(get_db(), instance().keys, who, order_id, body["status"], now=clock.utcnow())
     except ScopeMissing as exc:

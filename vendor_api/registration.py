@@ -37,6 +37,7 @@ from vault.errors import ValidationFailed
 
 from . import clients, initial_tokens
 from .console import NAME_MAX, PURPOSE_MAX, WEBSITE_MAX
+from .documenting import no_store
 from .context import get_db
 from .models import AUTH_METHODS, GRANT_TYPES
 
@@ -158,10 +159,7 @@ def register(db: Session, org: VendorOrg, metadata: dict, *, now: datetime) -> d
 
 # --- the endpoint -----------------------------------------------------------------------------
 
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+_no_store = no_store
 
 
 def _error(status: int, error: str, description: str, *, challenge: str | None = None) -> Response:

@@ -11,6 +11,7 @@ from flask_smorest import Api, Blueprint
 
 from vault import clock
 
+from .documenting import error_documenter, no_store
 from .context import get_db, instance
 from .protector import CUSTOMER, caller, require_oauth
 from .reads import app_summary, read_consent, read_profile, read_terms
@@ -26,18 +27,8 @@ _ERRORS = {401: "Missing, unknown, expired or revoked token, or consent ended (s
            429: "Too many requests from your client: wait for Retry-After seconds."}
 
 
-def _document_errors(view):
-    for status, description in _ERRORS.items():
-        view = blp.alt_response(status, schema=ProblemSchema, description=description,
-                                content_type="application/problem+json")(view)
-    return view
-
-
-@blp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+_document_errors = error_documenter(blp, _ERRORS)()
+blp.after_request(no_store)
 
 
 @blp.route("/me")

@@ -1,0 +1,41 @@
+"""What every vendor API blueprint shares: documented problem responses and no caching.
+
+Each blueprint keeps its own table of error descriptions (what a 404 means differs per
+resource); this turns the table into flask-smorest ``alt_response`` declarations, so every
+problem+json answer appears in /api/v1/openapi.json and the fuzz test checks it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from .schemas import ProblemSchema
+
+
+def error_documenter(blp: Blueprint, descriptions: Mapping[int, str]) -> Callable:
+    """``@document(401, 404)`` declares those statuses (``@document()``: every one in the table);
+    ``(status, text)`` pairs add or override one for that view only."""
+    def document(*statuses):
+        chosen: dict[int, str] = {}
+        for status in statuses or tuple(descriptions):
+            code, text = status if isinstance(status, tuple) else (status, descriptions[status])
+            chosen[code] = text
+        if not statuses:
+            chosen = dict(descriptions)
+
+        def decorate(view):
+            for code, text in chosen.items():
+                view = blp.alt_response(code, schema=ProblemSchema, description=text,
+                                        content_type="application/problem+json")(view)
+            return view
+        return decorate
+    return document
+
+
+def no_store(response: Response) -> Response:
+    """Responses carry personal data or secrets: never cached (RFC 6749 §5.1, SECURITY.md)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
