@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from vault import crypto
 from vault.clock import as_utc, utcnow
-from vault.db import Base, UTCDateTime
+from vault.db import Base, UTCDateTime, unit_of_work
 from vault.errors import ValidationFailed
 from vault.keys.service import KeyService
 from vault.models import Account
@@ -331,6 +331,26 @@ def close(db: Session, keys: KeyService, customer: Account, case: ServiceCase, *
     _tell_vendor(db, case, "case.updated", "close", now)
 
 
+def close_for_erasure(db: Session, customer: Account, *, now: datetime | None = None) -> int:
+    """Close every case of a customer who is erasing their account that is not closed yet.
+
+    Each vendor hears ``case.updated`` with action ``account_erased`` and status ``closed`` (the
+    thread goes with the account, so there is nothing left to answer). Call it before the grants
+    and the account go: the event is addressed by the app's pairwise ``sub``. Returns how many.
+    """
+    now = now or utcnow()
+    open_cases = db.scalars(select(ServiceCase).where(ServiceCase.account_id == customer.id,
+                                                      ServiceCase.status != "closed")
+                            .order_by(ServiceCase.id).with_for_update(of=ServiceCase)).all()
+    for case in open_cases:
+        case.status, case.closed_at, case.updated_at = "closed", now, now
+        _record(db, customer.public_id, case, "write", actor=customer.public_id, actor_role="customer",
+                action="account_erased", now=now)
+        _tell_vendor(db, case, "case.updated", "account_erased", now)
+    db.flush()
+    return len(open_cases)
+
+
 def read_rating_comment(db: Session, keys: KeyService, case: ServiceCase) -> str:
     if case.rating_comment is None:
         return ""
@@ -471,16 +491,8 @@ def escalate_due(db: Session, *, now: datetime | None = None, limit: int = 500) 
 
 def escalate_round(sessions, now: datetime | None = None) -> dict:
     """One worker round of :func:`escalate_due`, committed."""
-    db = sessions()
-    try:
-        escalated = len(escalate_due(db, now=now))
-        db.commit()
-        return {"escalated": escalated}
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    with unit_of_work(sessions) as db:
+        return {"escalated": len(escalate_due(db, now=now))}
 
 
 @dataclass(frozen=True)

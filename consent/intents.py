@@ -49,7 +49,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from vault import crypto
 from vault.clock import as_utc, utcnow
-from vault.db import Base, UTCDateTime
+from vault.db import Base, UTCDateTime, unit_of_work
 from vault.errors import ValidationFailed
 from vault.keys.service import KeyService
 from vault.models import Account
@@ -548,6 +548,24 @@ def withdraw(db: Session, customer: Account, intent: Intent, *, now: datetime | 
     _close(db, customer, intent, "withdrawn", now)
 
 
+def close_for_erasure(db: Session, customer: Account, *, now: datetime | None = None) -> int:
+    """Close every open intent of a customer who is erasing their account; returns how many.
+
+    Each is withdrawn as if by the customer (an open one already past its expiry is recorded as
+    expired, as the worker would), so every bidder hears ``intent.closed`` exactly as for a
+    withdrawal. Call it before the data key and the rows go: afterwards no one could be told.
+    """
+    now = now or utcnow()
+    found = db.scalars(select(Intent).where(Intent.account_id == customer.id, Intent.status == "open")
+                       .order_by(Intent.id).with_for_update()).all()
+    for intent in found:
+        if intent.current_status(now) == "expired":
+            _close(db, customer, intent, "expired", now, actor_role="system")
+        else:
+            _close(db, customer, intent, "withdrawn", now)
+    return len(found)
+
+
 def _close(db: Session, customer: Account, intent: Intent, status: str, now: datetime, *,
            accepted: IntentOffer | None = None, actor_role: str = "customer") -> None:
     intent.status, intent.closed_at = status, now
@@ -614,16 +632,8 @@ def expire_due(db: Session, *, now: datetime | None = None, limit: int = 200) ->
 
 def expire_round(sessions, now: datetime | None = None) -> dict:
     """One worker round of :func:`expire_due`, committed."""
-    db = sessions()
-    try:
-        expired = expire_due(db, now=now)
-        db.commit()
-        return {"intents_expired": expired}
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    with unit_of_work(sessions) as db:
+        return {"intents_expired": expire_due(db, now=now)}
 
 
 # -- the vendor's side ----------------------------------------------------------------------------

@@ -8,6 +8,8 @@ go at commit or rollback. PostgreSQL needs nothing special here.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
@@ -78,3 +80,18 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def make_session_factory(bind) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def unit_of_work(sessions: sessionmaker) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back on any error: what a CLI
+    command or one worker round needs (requests get theirs from the request context)."""
+    db = sessions()
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from vault.db import unit_of_work as db_unit_of_work
 from consent import grants as consent_grants
 from consent import terms
 from consent.context import ConsentContext
@@ -29,17 +29,9 @@ from . import clients, tokens
 from .models import AUTH_METHODS, GRANT_TYPES
 
 
-@contextmanager
 def _unit_of_work():
-    db = current_app.extensions["vrm"].sessions()
-    try:
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    """A session that commits when the command succeeds and rolls back on any error."""
+    return db_unit_of_work(current_app.extensions["vrm"].sessions)
 
 
 def _fail(exc: ValidationFailed):

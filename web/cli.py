@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from contextlib import contextmanager
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from vault.db import unit_of_work as db_unit_of_work
 from consent import ledger
 from vault import accounts, keyops, migrate
 from vault.errors import ValidationFailed
@@ -21,18 +21,9 @@ def vault_cli():
     """VRM Vault operations."""
 
 
-@contextmanager
 def unit_of_work():
     """A session that commits when the command succeeds and rolls back on any error."""
-    db = current_app.extensions["vrm"].sessions()
-    try:
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    return db_unit_of_work(current_app.extensions["vrm"].sessions)
 
 
 def fail(message: str, code: int = 1):
