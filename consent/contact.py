@@ -153,9 +153,16 @@ def record_contact(db: Session, who: VendorAccess, channel: str, at: datetime | 
     return contact, count
 
 
-def contacts_for_customer(db: Session, customer_id: int, *, since: datetime | None = None) -> list[Contact]:
-    """What apps reported about contacting the customer, newest first (for the customer's own view)."""
+def contacts_for_customer(db: Session, customer_id: int, *, since: datetime | None = None,
+                          app_id: int | None = None, limit: int | None = None) -> list[Contact]:
+    """What apps reported about contacting the customer, newest first (for the customer's own view):
+    every app's, or one ``app_id``'s; all of them, or the ``limit`` most recent."""
     stmt = select(Contact).where(Contact.account_id == customer_id)
+    if app_id is not None:
+        stmt = stmt.where(Contact.app_id == app_id)
     if since is not None:
         stmt = stmt.where(Contact.at >= since)
-    return list(db.scalars(stmt.order_by(Contact.at.desc(), Contact.id.desc())))
+    stmt = stmt.order_by(Contact.at.desc(), Contact.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(db.scalars(stmt))

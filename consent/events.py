@@ -11,7 +11,10 @@ Event types: ``consent.granted``, ``consent.updated`` (``data.change`` is narrow
 fields inside the app's live grant), ``account.erased``, and ``webhook.test`` (webhook only, never
 in the change feed). Other packages may add types of the same shape (``noun.verb``), e.g.
 ``intent.closed`` (:mod:`consent.intents`: to every bidder, ``data.accepted`` true only for the
-chosen one; about no customer, so ``sub`` is null unless the chosen bidder already has a grant).
+chosen one; about no customer, so ``sub`` is null unless the chosen bidder already has a grant),
+``case.opened`` / ``case.updated`` / ``case.escalated`` (:mod:`consent.cases`) and
+``purchase.context_updated`` (:mod:`consent.purchases`). docs/webhooks.md lists every type with
+its ``data``: keep it in step when adding one.
 """
 from __future__ import annotations
 

@@ -26,9 +26,10 @@ from .protector import Caller
 LAST_ACCESS_GRANULARITY = timedelta(minutes=5)
 
 
-def _touch(db: Session, caller: Caller, now: datetime) -> None:
-    """Called BEFORE the ledger append: every writer locks the grant row before the customer's
-    chain head (grants.renew/revoke do too), so a read racing a renewal cannot deadlock."""
+def touch(db: Session, caller: Caller, now: datetime) -> None:
+    """Note the grant's last access, for every customer-token call (reads here, purchases, contact
+    permission). Call it BEFORE the ledger append: every writer locks the grant row before the
+    customer's chain head (grants.renew/revoke do too), so a call racing a renewal cannot deadlock."""
     last = caller.last_access_at
     if last is None or now - last >= LAST_ACCESS_GRANULARITY:
         db.execute(update(Grant).where(Grant.id == caller.grant_id).values(last_access_at=now)
@@ -41,7 +42,7 @@ def read_profile(db: Session, keys: KeyService, caller: Caller, *, now: datetime
     allowed = permitted_fields(grant, "read", now=now, token_scopes=caller.scopes) & frozenset(VAULT_FIELDS)
     values = records.read_fields(db, keys, caller.account_id, allowed) if allowed else {}
     values = {k: v for k, v in values.items() if k in allowed and v is not None}
-    _touch(db, caller, now)
+    touch(db, caller, now)
     ledger.append(db, type="read", actor=caller.client_id, actor_role="vendor", chain=caller.account_public_id,
                   vendor_app=caller.client_id, scopes=sorted(effective_scopes(grant, caller.scopes)),
                   fields=sorted(values), purpose=caller.purpose, now=now,
@@ -53,7 +54,7 @@ def read_consent(db: Session, caller: Caller, *, now: datetime) -> dict:
     """What this app holds from the customer (itself a read: one ledger entry, no fields)."""
     grant = caller.grant_state
     scopes = sorted(effective_scopes(grant, caller.scopes))
-    _touch(db, caller, now)
+    touch(db, caller, now)
     ledger.append(db, type="read", actor=caller.client_id, actor_role="vendor", chain=caller.account_public_id,
                   vendor_app=caller.client_id, scopes=scopes, fields=[], purpose=caller.purpose, now=now,
                   details={"endpoint": "consent", "grant": caller.grant_public_id})
@@ -91,7 +92,7 @@ def read_terms(db: Session, caller: Caller, *, now: datetime) -> dict:
     Like ``read_consent`` a read of the grant itself: one ledger entry, no fields.
     """
     agreement = db.scalar(select(Grant.terms_json).where(Grant.id == caller.grant_id))
-    _touch(db, caller, now)
+    touch(db, caller, now)
     ledger.append(db, type="read", actor=caller.client_id, actor_role="vendor", chain=caller.account_public_id,
                   vendor_app=caller.client_id, scopes=[], fields=[], purpose=caller.purpose, now=now,
                   details={"endpoint": "terms", "grant": caller.grant_public_id})

@@ -8,6 +8,7 @@ test client (so the test's savepoint transaction still applies).
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -238,3 +239,27 @@ def direct_token(db, app, customer, vendor: Vendor, scopes, *, fields=None, toke
                           grant_type="authorization_code", grant=change.grant, with_refresh=True, now=now)
     db.commit()
     return issued.access_token
+
+
+@contextmanager
+def recorded_statements(app):
+    """The SQL statements the app's engine runs inside the block, in order (to check lock order)."""
+    from sqlalchemy import event
+    seen: list[str] = []
+
+    def _record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    engine = app.extensions["vrm"].engine
+    event.listen(engine, "before_cursor_execute", _record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", _record)
+
+
+def touched_before_the_chain(seen: list[str]) -> bool:
+    """Whether the grant's last access was written, and before the ledger's chain head was taken."""
+    touched = [i for i, s in enumerate(seen) if s.lstrip().upper().startswith("UPDATE GRANTS")]
+    chained = [i for i, s in enumerate(seen) if "ledger_heads" in s]
+    return bool(touched) and bool(chained) and touched[0] < chained[0]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from consent import contact, grants, ledger
-from tests.vendor_api.conftest import ctx_for, make_vendor
+from tests.vendor_api.conftest import ctx_for, make_vendor, recorded_statements, touched_before_the_chain
 from vault import clock as vault_clock
 from vault import records
 from vault.accounts import sign_up
@@ -244,3 +244,26 @@ def test_asking_and_reporting_are_on_the_ledger_without_values(db, riyadh, shop)
     for entry in entries:
         assert b"Asia/Riyadh" not in bytes(entry.canonical) and b"22:00" not in bytes(entry.canonical)
     assert [c.channel for c in contact.contacts_for_customer(db, riyadh.account.id)] == ["email"]
+
+
+def test_asking_and_reporting_note_the_grants_last_access_like_every_read(app, db, client, riyadh, fixed):
+    from consent.models import Grant
+    fixed.now_value = at("2026-01-15T12:00:00")
+    token = riyadh.token()
+    auth = {"Authorization": f"Bearer {token}"}
+    with recorded_statements(app) as asked:
+        assert client.get("/api/v1/me/contact-permission", query_string={"channel": "sms"},
+                          headers=auth).status_code == 200
+    assert touched_before_the_chain(asked)
+    db.expire_all()
+    assert db.get(Grant, riyadh.grant.id).last_access_at == fixed.now_value
+    fixed.now_value += timedelta(minutes=1)  # within the 5-minute granularity: the write is skipped
+    with recorded_statements(app) as soon:
+        assert client.post("/api/v1/me/contacts", json={"channel": "email"}, headers=auth).status_code == 201
+    assert not [s for s in soon if s.lstrip().upper().startswith("UPDATE GRANTS")]
+    fixed.now_value += timedelta(minutes=5)
+    with recorded_statements(app) as later:
+        assert client.post("/api/v1/me/contacts", json={"channel": "email"}, headers=auth).status_code == 201
+    assert touched_before_the_chain(later)
+    db.expire_all()
+    assert db.get(Grant, riyadh.grant.id).last_access_at == fixed.now_value

@@ -284,6 +284,51 @@ def test_expired_intents_disappear_refuse_offers_and_tell_bidders(db, keys, cust
     assert ("write", "expired", None) in actions(db, customer)
 
 
+def test_erasing_the_account_closes_open_intents_and_tells_every_bidder_first(app, db, keys, ctx, customer,
+                                                                              shop_a, shop_b, client):
+    from consent import portability
+    chain = customer.public_id
+    past = utcnow() - timedelta(days=2)
+    live = publish(db, keys, customer, title="erased-sofa-title", description="erased-sofa-words", city="Hull")
+    lapsed = publish(db, keys, customer, title="erased-lamp-title", expires_in_days=1, now=past)
+    intents.place_offer(db, keys, shop_b.app, lapsed, price="10", currency="EUR", description="erased-lamp-offer",
+                        valid_until=past + timedelta(days=3), now=past + timedelta(hours=1))
+    db.commit()
+    token_a, token_b = app_token(db, shop_a), app_token(db, shop_b)
+    for token in (token_a, token_b):
+        made = client.post(f"/api/v1/intents/{live.public_id}/offers", headers=bearer(token),
+                           json=offer_body(description="erased-offer-words", terms="erased-terms"))
+        assert made.status_code == 201, made.get_json()
+    ids = [live.id, lapsed.id]
+    with receiver() as hook:
+        for vendor in (shop_a, shop_b):
+            webhooks.set_webhook_url(db, keys, vendor.app, hook.url)
+        db.commit()
+        portability.erase_all(db, ctx, customer)
+        db.commit()
+        webhooks.run_once(app.extensions["vrm"].sessions, keys, ctx, now=lambda: utcnow() + timedelta(seconds=1))
+    got = sorted((h.json["app"], h.json["data"]["intent"], h.json["data"]["reason"]) for h in hook.received
+                 if h.json["type"] == "intent.closed")
+    assert got == sorted([(shop_a.client_id, live.public_id, "withdrawn"),
+                          (shop_b.client_id, live.public_id, "withdrawn"),
+                          (shop_b.client_id, lapsed.public_id, "expired")])
+    for h in hook.received:
+        assert h.json["type"] == "intent.closed" and h.json["sub"] is None
+        assert h.json["data"]["accepted"] is False
+        assert all(o["status"] == "closed" for o in h.json["data"]["offers"])
+    # the bidders were told before the shredding: the ledger has the closings, then the erasure
+    kinds = [(e.type, e.data.get("details", {}).get("action")) for e in ledger.entries_for(db, chain)]
+    assert kinds[0][0] == "erase" and ("write", "withdrawn") in kinds and ("write", "expired") in kinds
+    # nothing of the text survives: no rows, and no event, webhook body or ledger entry ever held it
+    db.expire_all()
+    assert db.scalar(select(Intent).where(Intent.id.in_(ids))) is None
+    assert db.scalar(select(IntentOffer).where(IntentOffer.intent_id.in_(ids))) is None
+    stored = " ".join(e.data_json for e in db.scalars(select(AppEvent)))
+    stored += " ".join(str(h.json) for h in hook.received)
+    stored += " ".join(bytes(row).decode() for row in db.execute(text("SELECT canonical FROM ledger_entries")).scalars())
+    assert "erased-" not in stored and "Hull" not in stored
+
+
 def test_expire_round_commits(app, db, keys, customer):
     publish(db, keys, customer, expires_in_days=1, now=utcnow() - timedelta(days=2))
     assert intents.expire_round(app.extensions["vrm"].sessions) == {"intents_expired": 1}

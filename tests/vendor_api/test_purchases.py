@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 
 from consent import grants, ledger, purchases
 from consent.outbox import AppEvent
-from tests.vendor_api.conftest import ctx_for, direct_token, make_vendor
+from tests.vendor_api.conftest import ctx_for, direct_token, make_vendor, recorded_statements, touched_before_the_chain
 from vault import records
 from vault.accounts import delete_account, sign_up
 
@@ -87,6 +87,26 @@ def test_the_order_is_sealed_with_the_customers_data_key(client, db, keys, custo
     with pytest.raises(Exception):
         purchases.history(db, keys, customer.id)
     db.rollback()
+
+
+@pytest.mark.parametrize("call", ["create", "list", "read", "move"])
+def test_every_call_notes_the_grants_last_access_before_the_ledger(app, client, db, customer, shop, shop_token,
+                                                                   call):
+    from consent.models import Grant
+    if call in ("read", "move"):
+        assert post(client, shop_token).status_code == 201
+    grant = db.scalar(select(Grant).where(Grant.account_id == customer.id, Grant.app_id == shop.app.id))
+    db.execute(text("UPDATE grants SET last_access_at = NULL WHERE id = :g"), {"g": grant.id})
+    db.commit()
+    requests = {"create": lambda: post(client, shop_token),
+                "list": lambda: listing(client, shop_token),
+                "read": lambda: client.get("/api/v1/me/purchases/ORD-1001", headers=bearer(shop_token)),
+                "move": lambda: patch(client, shop_token, "ORD-1001", "shipped")}
+    with recorded_statements(app) as seen:
+        assert requests[call]().status_code in (200, 201)
+    assert touched_before_the_chain(seen)  # the grant row, then the chain head: no deadlock with a renewal
+    db.expire_all()
+    assert db.get(Grant, grant.id).last_access_at is not None
 
 
 def test_the_same_order_id_twice_is_a_conflict(client, shop_token):

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from consent import grants, ledger
+from consent import cases, contact, grants, intents, ledger, purchases
 from consent.models import Grant
 from tests.conftest import STRONG_PASSWORD, Portal
 from tests.consent.conftest import make_app
@@ -176,6 +176,38 @@ def test_access_history_shows_the_vendors_reads_paged(logged_in, connected, db, 
     assert reads_first >= 24 and reads_second >= 5
 
 
+def test_connection_lists_the_contacts_this_vendor_reported_newest_first(logged_in, connected, db, customer, shop):
+    other = make_app(db, name="Other Grocer")
+    start = utcnow() - timedelta(days=3)
+    db.add_all([contact.Contact(account_id=customer.id, app_id=shop.id, channel="sms", at=start, recorded_at=start),
+                contact.Contact(account_id=customer.id, app_id=shop.id, channel="post", at=start + timedelta(days=1),
+                                recorded_at=start),
+                contact.Contact(account_id=customer.id, app_id=other.id, channel="phone", at=start, recorded_at=start)])
+    db.commit()
+    html = page(logged_in, f"/me/connections/{connected.public_id}")
+    section = html[html.index('id="contacts"'):html.index('id="history"')]
+    assert section.index("Post") < section.index("Text message (SMS)")
+    assert "Phone call" not in section  # another vendor's contacts are not this vendor's
+    assert "most recent" not in section
+
+
+def test_connection_shows_only_the_latest_contacts(logged_in, connected, db, customer, shop):
+    from web.customer.connections import CONTACTS_SHOWN
+    start = utcnow() - timedelta(days=10)
+    db.add_all([contact.Contact(account_id=customer.id, app_id=shop.id, channel="email",
+                                at=start + timedelta(minutes=i), recorded_at=start)
+                for i in range(CONTACTS_SHOWN + 1)])
+    db.commit()
+    html = page(logged_in, f"/me/connections/{connected.public_id}")
+    section = html[html.index('id="contacts"'):html.index('id="history"')]
+    assert section.count("<tr><td>") == CONTACTS_SHOWN and "most recent" in section
+
+
+def test_a_connection_without_reported_contacts_says_so(logged_in, connected):
+    html = page(logged_in, f"/me/connections/{connected.public_id}")
+    assert "None reported." in html
+
+
 # --- activity ------------------------------------------------------------------------------------
 
 def test_activity_verifies_and_filters_by_kind(logged_in, connected, db, ctx, customer):
@@ -205,10 +237,61 @@ def test_export_json_holds_values_connections_receipts_and_ledger(logged_in, con
     assert "export" in kinds
 
 
-def test_export_zip_has_one_csv_per_part(logged_in, connected):
+@pytest.fixture
+def everything(db, keys, customer, shop, connected):
+    """Beyond the vault and the grant: a purchase with notes, a service case with a thread, an intent
+    with a vendor's offer (and the notification it brought), and a contact the shop reported."""
+    today = utcnow().date().isoformat()
+    bought = purchases.add_manual(db, keys, customer, {
+        "merchant": "Market Stall", "date": today, "currency": "EUR", "total": "12.00",
+        "items": [{"name": "=Jam jar", "quantity": 2, "unit_price": "6.00"}]})
+    purchases.annotate(db, keys, customer, bought.public_id, {"gift": True, "rating": 4})
+    case = cases.open_case(db, keys, customer, shop, category="question", description="Where is order-xyz?")
+    cases.customer_reply(db, keys, customer, case, "Still waiting-abc.")
+    bidder = make_app(db, name="Desk Makers", scopes=["profile.name", "intents.read", "offers.write"])
+    intent = intents.publish(db, keys, customer, category="furniture", title="Oak desk", description="Solid oak.",
+                             city="Leeds")
+    intents.place_offer(db, keys, bidder, intent, price="250", currency="EUR", description="Desk D1, delivered.",
+                        terms="Two-year warranty.", valid_until=utcnow() + timedelta(days=3))
+    db.add(contact.Contact(account_id=customer.id, app_id=shop.id, channel="sms", at=utcnow(), recorded_at=utcnow()))
+    db.commit()
+    return {"purchase": bought, "case": case, "intent": intent, "bidder": bidder}
+
+
+def test_export_json_holds_purchases_cases_intents_offers_notifications_and_contacts(logged_in, everything, shop):
+    document = json.loads(logged_in.post("/me/export.json", {}, form_path="/me/export").get_data(as_text=True))
+    [bought] = document["purchases"]
+    assert bought["merchant"] == "Market Stall" and bought["source"] == "customer"
+    assert bought["items"] == [{"name": "=Jam jar", "sku": None, "quantity": 2, "unit_price": "6.00"}]
+    assert bought["annotations"]["gift"] is True and bought["annotations"]["rating"] == 4
+    [case] = document["service_cases"]
+    assert case["reference"] == everything["case"].reference and case["client_id"] == shop.client_id
+    assert [m["text"] for m in case["messages"]] == ["Where is order-xyz?", "Still waiting-abc."]
+    [intent] = document["intents"]
+    assert (intent["title"], intent["description"], intent["city"], intent["status"]) == \
+        ("Oak desk", "Solid oak.", "Leeds", "open")
+    [offer] = intent["offers"]
+    assert offer["vendor"] == "Desk Makers" and offer["price"] == "250.00"
+    assert (offer["description"], offer["terms"]) == ("Desk D1, delivered.", "Two-year warranty.")
+    told = {n["event"]: n for n in document["notifications"]}
+    assert "vendor_connected" in told and "Desk Makers" in told["offer_received"]["subject"]
+    assert document["contacts_reported"][0]["channel"] == "sms"
+    assert document["contacts_reported"][0]["client_id"] == shop.client_id
+
+
+def test_export_zip_has_one_csv_per_part(logged_in, connected, everything):
     response = logged_in.post("/me/export.zip", {}, form_path="/me/export")
-    names = set(zipfile.ZipFile(io.BytesIO(response.data)).namelist())
-    assert {"vault.csv", "connections.csv", "receipts.csv", "ledger.csv", "export.json"} <= names
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = set(archive.namelist())
+    assert {"vault.csv", "connections.csv", "receipts.csv", "ledger.csv", "export.json", "purchases.csv",
+            "purchase_items.csv", "service_cases.csv", "case_messages.csv", "intents.csv", "offers.csv",
+            "notifications.csv", "contacts_reported.csv"} <= names
+    read = {name: archive.read(name).decode() for name in names}
+    assert "'=Jam jar" in read["purchase_items.csv"]  # a spreadsheet shows it, never runs it
+    assert "Market Stall" in read["purchases.csv"] and "True" in read["purchases.csv"]
+    assert "Still waiting-abc." in read["case_messages.csv"]
+    assert "Oak desk" in read["intents.csv"] and "Desk D1, delivered." in read["offers.csv"]
+    assert "offer_received" in read["notifications.csv"] and "sms" in read["contacts_reported.csv"]
 
 
 def test_export_after_a_stale_login_asks_for_the_password_again(logged_in, connected):

@@ -32,6 +32,15 @@ def _catalog():
         return read_po(f)
 
 
+def _forms(value) -> list[str]:
+    """A message's id or string as a list: one item, or each plural form (ngettext entries)."""
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _key(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
 def _extracted() -> set[str]:
     parse = getattr(frontend, "parse_mapping_cfg", None) or frontend.parse_mapping
     with (ROOT / "babel.cfg").open() as f:
@@ -46,20 +55,21 @@ def _extracted() -> set[str]:
 
 def test_every_string_in_the_sources_has_an_arabic_translation():
     catalog = _catalog()
-    missing = sorted(m for m in _extracted() if not (catalog.get(m) and catalog.get(m).string))
+    missing = sorted(m for m in _extracted() if not (catalog.get(m) and all(_forms(catalog.get(m).string))))
     assert not missing, f"{len(missing)} string(s) without Arabic ({FIX}): {missing}"
 
 
 def test_translations_keep_every_placeholder():
     wrong = [m.id for m in _catalog() if m.id and
-             sorted(PLACEHOLDER.findall(m.id)) != sorted(PLACEHOLDER.findall(m.string))]
+             any(sorted(PLACEHOLDER.findall(_forms(m.id)[-1])) != sorted(PLACEHOLDER.findall(s))
+                 for s in _forms(m.string))]
     assert not wrong, f"placeholders differ between English and Arabic: {wrong}"
 
 
 def test_the_compiled_catalog_matches_the_po_file():
     with MO.open("rb") as f:
-        compiled = {m.id: m.string for m in read_mo(f) if m.id}
-    source = {m.id: m.string for m in _catalog() if m.id and m.string and not m.fuzzy}
+        compiled = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
+    source = {_key(m.id): _key(m.string) for m in _catalog() if m.id and all(_forms(m.string)) and not m.fuzzy}
     assert compiled == source, f"messages.mo is out of date ({FIX})"
 
 

@@ -158,6 +158,14 @@ def test_vendor_signup_creates_an_org_an_owner_and_a_vendor_account(app, db, own
     assert page.status_code == 200 and "Corner Shop Ltd" in text(page) and "Register an app" in text(page)
 
 
+@pytest.mark.parametrize("path", ["/", "/login"])
+def test_the_home_and_login_pages_point_vendors_to_the_console_signup(client, path):
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Are you a vendor?" in text(page) and 'href="/console/signup"' in page.get_data(as_text=True)
+    assert client.get("/console/signup").status_code == 200
+
+
 def test_login_lands_vendor_members_on_the_console(app, db, owner):
     portal = Portal(app.test_client())
     response = portal.login(owner.account.email)

@@ -25,6 +25,8 @@ from ..navigation import safe_next
 from .views import bp
 
 PAGE = 50
+#: A spreadsheet runs cells starting with these as formulas: such text is exported quoted.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def fresh_login_required(view):
@@ -89,14 +91,21 @@ def export(fmt: str):
 
 
 def _csv_zip(document: dict) -> bytes:
-    """One CSV per part, for spreadsheets: vault values, connections, receipts, ledger."""
+    """One CSV per part, for spreadsheets: vault values, connections, receipts, purchases and their
+    items, service cases and their messages, intents and the offers on them, notifications, the
+    contacts vendors reported, ledger (and the whole document as JSON beside them)."""
+    def cell(value):
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False)
+        # vendors' text (item names, case replies, offers) is in here: never let a spreadsheet run it
+        return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
     def table(rows, columns):
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
-                             for k, v in row.items()})
+            writer.writerow({k: cell(v) for k, v in row.items()})
         return out.getvalue()
 
     buffer = io.BytesIO()
@@ -109,6 +118,32 @@ def _csv_zip(document: dict) -> bytes:
         receipts = [{"client_id": c["client_id"], **r} for c in document["connections"] for r in c["receipts"]]
         archive.writestr("receipts.csv", table(receipts, ["client_id", "id", "event", "created_at",
                                                           "kantara_jws", "iso27560_jws"]))
+        archive.writestr("purchases.csv", table(
+            [{**(p["annotations"] or {}), **p} for p in document["purchases"]],
+            ["id", "source", "merchant", "client_id", "order_id", "date", "status", "currency", "total", "shipping",
+             "tax", "discount", "gift", "for_someone_else", "not_for_recommendations", "return_reason", "rating",
+             "created_at", "updated_at"]))
+        archive.writestr("purchase_items.csv", table(
+            [{"purchase": p["id"], **item} for p in document["purchases"] for item in p["items"]],
+            ["purchase", "name", "sku", "quantity", "unit_price"]))
+        archive.writestr("service_cases.csv", table(document["service_cases"], [
+            "reference", "vendor", "client_id", "category", "priority", "status", "opened_at", "updated_at",
+            "due_first_response_at", "due_resolution_at", "first_response_at", "resolved_at", "closed_at",
+            "escalations", "rating", "rating_comment"]))
+        archive.writestr("case_messages.csv", table(
+            [{"case": c["reference"], **m} for c in document["service_cases"] for m in c["messages"]],
+            ["case", "id", "author", "at", "text"]))
+        archive.writestr("intents.csv", table(document["intents"], [
+            "id", "category", "title", "description", "city", "country", "budget_min", "budget_max", "currency",
+            "needed_by", "visibility", "audience", "status", "created_at", "expires_at", "closed_at"]))
+        archive.writestr("offers.csv", table(
+            [{"intent": i["id"], **o} for i in document["intents"] for o in i["offers"]],
+            ["intent", "id", "vendor", "client_id", "price", "currency", "description", "terms", "scopes_asked",
+             "status", "valid_until", "created_at"]))
+        archive.writestr("notifications.csv", table(document["notifications"], [
+            "id", "event", "created_at", "read_at", "subject", "body"]))
+        archive.writestr("contacts_reported.csv", table(document["contacts_reported"], [
+            "vendor", "client_id", "channel", "at", "reported_at"]))
         archive.writestr("ledger.csv", table(document["ledger"], ["seq", "at", "type", "actor", "actor_role",
                                                                   "vendor_app", "scopes", "fields", "purpose"]))
         archive.writestr("export.json", json.dumps(document, indent=2, ensure_ascii=False))

@@ -8,7 +8,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from consent import deletions, grants, issuing, ledger, policy
+from consent import contact, deletions, grants, issuing, ledger, policy
 from consent import terms as terms_catalogue
 from consent.errors import ConsentError, GrantNotFound
 from consent.models import TERMS
@@ -23,6 +23,8 @@ from .overview import connection_rows, lang
 from .views import bp
 
 HISTORY_PAGE = 25
+#: The vendor's reported contacts shown on its connection page: the most recent ones.
+CONTACTS_SHOWN = 50
 
 
 def _grant_or_404(grant_id: str):
@@ -53,8 +55,10 @@ def connection(grant_id: str):
     more = len(history) > HISTORY_PAGE
     history = history[:HISTORY_PAGE]
     deletion = None if live else deletions.confirmation_for_grant(db, grant, now)
+    contacts = contact.contacts_for_customer(db, current_user.id, app_id=grant.app_id, limit=CONTACTS_SHOWN + 1)
     return render_template("customer/connection.html", grant=grant, live=live, shared=shared, values=values,
-                           deletion=deletion,
+                           deletion=deletion, contacts=contacts[:CONTACTS_SHOWN],
+                           more_contacts=len(contacts) > CONTACTS_SHOWN,
                            scopes=[SCOPES[s] for s in grant.scopes if s in SCOPES], lang=lang(),
                            receipts=issuing.receipts_for_grant(db, grant.id), history=history,
                            next_before=history[-1].id if more else None, terms=TERMS,
