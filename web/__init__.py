@@ -59,6 +59,8 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     app.config.update(SECRET_KEY=inst.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
                       RATELIMIT_STORAGE_URI=limiter_storage.storage_uri(settings.ratelimit_storage_url),
                       RATELIMIT_HEADERS_ENABLED=True,
+                      # explicit: the limiter object outlives apps and would keep an earlier app's switch
+                      RATELIMIT_ENABLED=True,
                       WTF_CSRF_TIME_LIMIT=None,  # the session's own timeouts bound the token
                       BABEL_DEFAULT_LOCALE="en", BABEL_TRANSLATION_DIRECTORIES="translations")
     app.config.update({k: v for k, v in config.items() if k.isupper() and not k.startswith("VAULT_")})
