@@ -17,8 +17,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from vault.clock import as_utc, utcnow
 from vault.db import Base, UTCDateTime
+from vault.models import Account
 
-from . import ledger
+from . import ledger, notifications
 from .errors import ConsentError
 from .events import DELETION_EVENTS
 from .models import Grant, VendorApp
@@ -107,6 +108,11 @@ def confirm(db: Session, app: VendorApp, *, subject: str, deleted_at: datetime, 
                       vendor_app=app.client_id, now=now,
                       details={"event": event.public_id, "event_type": event.type, "confirmation": row.public_id,
                                "deleted_at": deleted_at.isoformat()})
+        customer = db.scalar(select(Account).where(Account.public_id == event.chain))
+        if customer is not None:  # an erased customer has no account (nor address) left to tell
+            notifications.notify(db, account=customer, event="deletion_confirmed", now=now,
+                                 once_key=f"deletion_confirmed:{row.public_id}",
+                                 params={"vendor": app.name, "date": deleted_at.date().isoformat()})
     return row
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from vault.clock import utcnow
 from vault.models import Account
 
-from ..models import Grant
+from ..ledger import LedgerEntry
+from ..models import Grant, VendorApp
 from .catalogue import EVENTS, EXPIRY_NOTICE_DAYS, LANGUAGES, OPTIONAL_CHANNELS, UnknownEvent
 from .models import Delivery, Notification, NotificationChoice
 
@@ -191,3 +192,50 @@ def mark_all_read(db: Session, account_id: int, *, now: datetime | None = None) 
                                                    Notification.read_at.is_(None))
                         .values(read_at=now or utcnow()).execution_options(synchronize_session=False))
     return result.rowcount
+
+
+# -- vendors reading more than usual -----------------------------------------------------------
+
+#: A vendor's reads of one customer in the last day must reach both of these to be worth telling.
+JUMP_MIN_READS = 20
+JUMP_RATIO = 3.0
+
+
+def scan_read_jumps(db: Session, now: datetime | None = None, *, min_reads: int = JUMP_MIN_READS,
+                    ratio: float = JUMP_RATIO) -> list[Notification]:
+    """Tell a customer, once a day per connection, when a vendor read their vault at least
+    ``ratio`` times its usual daily count (the daily average of the 28 days before) and at least
+    ``min_reads`` times in the last 24 hours.
+
+    Two grouped counts over the ledger's ``(type, created_at)`` index: the last day for every
+    (customer, app), then the 28 days before only for the few that read enough to matter.
+    """
+    now = now or utcnow()
+    day_ago, month_ago = now - timedelta(days=1), now - timedelta(days=29)
+    busy = db.execute(select(LedgerEntry.chain, LedgerEntry.vendor_app, func.count())
+                      .where(LedgerEntry.type == "read", LedgerEntry.vendor_app.is_not(None),
+                             LedgerEntry.created_at >= day_ago, LedgerEntry.created_at < now)
+                      .group_by(LedgerEntry.chain, LedgerEntry.vendor_app)
+                      .having(func.count() >= min_reads)).all()
+    made: list[Notification] = []
+    for chain, client_id, recent in busy:
+        before = db.scalar(select(func.count()).select_from(LedgerEntry)
+                           .where(LedgerEntry.type == "read", LedgerEntry.chain == chain,
+                                  LedgerEntry.vendor_app == client_id, LedgerEntry.created_at >= month_ago,
+                                  LedgerEntry.created_at < day_ago))
+        usual = before / 28
+        if usual and recent < ratio * usual:
+            continue
+        row = db.execute(select(Account, Grant).join(Grant, Grant.account_id == Account.id)
+                         .join(VendorApp, VendorApp.id == Grant.app_id)
+                         .where(Account.public_id == chain, VendorApp.client_id == client_id)).first()
+        if row is None:
+            continue
+        customer, grant = row
+        done = notify(db, account=customer, event="read_volume_jump", now=now,
+                      once_key=f"read_volume_jump:{grant.public_id}:{now.date().isoformat()}",
+                      params={"vendor": grant.app.name, "grant": grant.public_id, "count": recent,
+                              "usual": max(1, round(usual)) if usual else 0})
+        if done is not None:
+            made.append(done)
+    return made

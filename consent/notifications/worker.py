@@ -8,7 +8,7 @@ from sqlalchemy.orm import sessionmaker
 from vault.clock import utcnow
 
 from .outbox import Transports, deliver_due
-from .service import scan_expiring
+from .service import scan_expiring, scan_read_jumps
 
 
 def run_round(sessions: sessionmaker, transports: Transports, now: datetime | None = None) -> dict:
@@ -17,7 +17,7 @@ def run_round(sessions: sessionmaker, transports: Transports, now: datetime | No
     now = now or utcnow()
     db = sessions()
     try:
-        announced = len(scan_expiring(db, now))
+        announced = len(scan_expiring(db, now)) + len(scan_read_jumps(db, now))
         db.commit()
         outcome = deliver_due(db, transports, now)
     except BaseException:

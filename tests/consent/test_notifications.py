@@ -454,3 +454,31 @@ def test_concurrent_workers_send_each_message_once(fresh_database, keys, sms):
     engine.dispose()
     assert errors == []
     assert len(sent) == 30 and len(set(sent)) == 30
+
+
+# -- a vendor reading more than usual ----------------------------------------------------------
+
+def _reads(db, customer, app, n, start, step=timedelta(minutes=1)):
+    from consent import ledger
+    for i in range(n):
+        ledger.append(db, type="read", actor=app.client_id, actor_role="vendor", chain=customer.public_id,
+                      vendor_app=app.client_id, scopes=["profile.name"], fields=["given_name"],
+                      details={"endpoint": "me"}, now=start + i * step)
+
+
+def test_a_jump_in_reads_is_told_once_a_day(db, ctx, customer, vendor_app):
+    from consent.notifications.service import scan_read_jumps
+    _connect(db, ctx, customer, vendor_app, now=T0 - timedelta(days=40))
+    _reads(db, customer, vendor_app, 27, T0 - timedelta(days=28), step=timedelta(days=1))  # ~1 a day, usually
+    assert scan_read_jumps(db, T0) == []
+    _reads(db, customer, vendor_app, 30, T0 - timedelta(hours=3))  # 30 in the last day
+    [note] = scan_read_jumps(db, T0)
+    assert note.event == "read_volume_jump" and note.params["count"] == 30 and note.params["usual"] == 1
+    assert scan_read_jumps(db, T0 + timedelta(hours=1)) == []  # once a day per connection
+
+
+def test_steady_heavy_reading_is_not_a_jump(db, ctx, customer, vendor_app):
+    from consent.notifications.service import scan_read_jumps
+    _connect(db, ctx, customer, vendor_app, now=T0 - timedelta(days=40))
+    _reads(db, customer, vendor_app, 28 * 25, T0 - timedelta(days=28), step=timedelta(hours=24 / 25))
+    assert scan_read_jumps(db, T0) == []

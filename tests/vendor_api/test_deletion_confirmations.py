@@ -167,3 +167,13 @@ def test_overdue_confirmations_for_privacy_officers(app, db, ctx, customer, vend
     grants.grant(db, ctx, customer=customer, app=vendor.app, scopes=["profile.name"], now=now)
     db.commit()
     assert not [o for o in deletions.overdue_deletion_confirmations(db, now) if o.client_id == vendor.client_id]
+
+
+def test_the_customer_is_told_once_the_vendor_confirms(app, db, client, customer, vendor, revoked):
+    from consent.notifications import Notification
+    response = confirm(client, app_token(db, vendor), sub=revoked.subject, deleted_at="2026-03-10T09:00:00+00:00")
+    assert response.status_code == 201
+    db.expire_all()
+    [note] = db.scalars(select(Notification).where(Notification.account_id == customer.id,
+                                                   Notification.event == "deletion_confirmed")).all()
+    assert note.params == {"vendor": vendor.app.name, "date": "2026-03-10"}
