@@ -184,12 +184,14 @@ def ledger_cli():
 
 @ledger_cli.command("verify")
 @click.option("--customer", "public_id", default=None, help="Verify only this customer's chain (public id).")
+@click.option("--walk", is_flag=True, help="Hash entry by entry in this process even on PostgreSQL "
+                                           "(slower; the database then only hands over the bytes).")
 @with_appcontext
-def ledger_verify(public_id):
+def ledger_verify(public_id, walk):
     """Recompute every hash and check every signed checkpoint; exits 1 naming the first bad entry."""
     signing = current_app.extensions["vrm"].signing
     with unit_of_work() as db:
-        chains = ledger.verify(db, chain=public_id)
+        chains = ledger.verify(db, chain=public_id, walk=walk)
         checkpoints = ledger.verify_checkpoints(db, signing, chain=public_id) if chains.ok else None
     problem = chains.first_problem or checkpoints.first_problem
     if problem is not None:

@@ -393,6 +393,8 @@ def test_cli_verify_and_checkpoint(chains, app):
     assert "Ledger intact: 7 entries in 2 chains; 1 checkpoints verified" in ok.output
     one = runner.invoke(args=["vault", "ledger", "verify", "--customer", "c_bob"])
     assert one.exit_code == 0 and "2 entries in 1 chains" in one.output
+    walked = runner.invoke(args=["vault", "ledger", "verify", "--walk"])
+    assert walked.exit_code == 0 and "7 entries in 2 chains" in walked.output
 
 
 def test_cli_verify_names_the_first_bad_entry(chains, app):
