@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,9 +72,22 @@ def safe_url(url: str) -> str:
         return "<unparsable URL>"
 
 
+def _create_sqlite_file_privately(url: str) -> None:
+    """Create a new SQLite file as 0600 before SQLite does (it would follow the umask, usually
+    0644); its -wal and -shm files take the database file's mode. Values are encrypted, but the
+    ledger, ids and metadata are not anyone else's to read."""
+    made = make_url(url)
+    if made.get_backend_name() != "sqlite" or not made.database or made.database == ":memory:":
+        return
+    path = Path(made.database)
+    if not path.exists() and path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def _open_database(settings: Settings) -> Engine:
     url = settings.effective_database_url
     try:
+        _create_sqlite_file_privately(url)
         engine = make_engine(url)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

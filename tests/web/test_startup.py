@@ -149,3 +149,14 @@ def test_forwarded_headers_are_trusted_only_behind_a_configured_proxy(database_u
 def test_proxy_hops_out_of_range():
     with pytest.raises(StartupError, match="VAULT_PROXY_HOPS"):
         make_test_app("sqlite://", Path("/tmp/unused"), proxy_hops=9)
+
+
+def test_the_default_sqlite_database_is_private_too(tmp_path):
+    from web import create_app
+    instance = tmp_path / "embedded"
+    app = create_app({"instance_path": instance, "log_level": "WARNING"})
+    app.test_client().get("/readyz")
+    files = [p for p in instance.iterdir() if p.name.startswith("vault.sqlite3")]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), \
+        [(p.name, oct(stat.S_IMODE(p.stat().st_mode))) for p in files]
+    app.extensions["vrm"].engine.dispose()
