@@ -222,6 +222,7 @@ def ledger_checkpoint():
 def worker(once, interval):
     """Send webhooks, seal the change feed and expire due grants; safe to run several at once."""
     from vendor_api.cli import demo_context
+    from vendor_api.housekeeping import purge_round
     from vendor_api.webhooks import run_worker
     from consent import intents
     from consent.cases import escalate_round
@@ -230,6 +231,6 @@ def worker(once, interval):
     transports = Transports.for_instance(inst)
     run_worker(inst.sessions, inst.keys, demo_context(inst), interval=interval, once=once,
                also=(lambda: run_round(inst.sessions, transports), lambda: escalate_round(inst.sessions),
-                     lambda: intents.expire_round(inst.sessions)))
+                     lambda: intents.expire_round(inst.sessions), lambda: purge_round(inst.sessions)))
     if once:
         click.echo("Worker round done.")
