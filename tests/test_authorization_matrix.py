@@ -163,6 +163,7 @@ ROUTES = {
     "vendor_console.resend": ("console_object", {}),
     "vendor_console.rotate_webhook_secret": ("console_object", {}),
     "vendor_console.send_test_event": ("console_object", {}),
+    "vendor_console.intent_categories": ("console_object", {}),
 
     "vendor_api_v1.me": ("api_customer", {}),
     "vendor_api_v1.me_consent": ("api_customer", {}),

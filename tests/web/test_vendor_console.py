@@ -652,3 +652,26 @@ def test_console_pages_are_labelled_and_in_order(app, db, owner, language):
     assert problems(text(shown)) == []
     invalid = owner.portal.post(f"/console/orgs/{org}/apps/new", app_form(redirect_uris="http://x.example/"))
     assert problems(text(invalid)) == []
+
+
+def test_an_app_that_takes_intents_chooses_its_categories(app, db):
+    from consent import intents
+    member = vendor_signup(app, db, email="intents@shop.example", org_name="Intent Shop")
+    client_id, _secret = create_app(member, scopes=["profile.name", "intents.read", "offers.write"])
+    page = member.portal.client.get(f"/console/apps/{client_id}")
+    assert 'id="category-' in text(page)
+    first, second = list(intents.CATEGORIES)[:2]
+    saved = member.portal.post(f"/console/apps/{client_id}/intent-categories", {"categories": [first, second]},
+                               form_path=f"/console/apps/{client_id}")
+    assert saved.status_code == 303
+    vendor_app, _client = app_row(db, client_id)
+    assert intents.app_categories(db, vendor_app.id) == sorted([first, second])
+    forged = member.portal.post(f"/console/apps/{client_id}/intent-categories", {"categories": ["nonsense"]},
+                                form_path=f"/console/apps/{client_id}")
+    assert forged.status_code == 303 and intents.app_categories(db, vendor_app.id) == sorted([first, second])
+
+
+def test_an_app_without_intents_has_no_category_form(app, db):
+    member = vendor_signup(app, db, email="plain@shop.example", org_name="Plain Shop")
+    client_id, _secret = create_app(member)
+    assert 'id="category-' not in text(member.portal.client.get(f"/console/apps/{client_id}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from consent import intents
 from consent.scopes import DPV_PURPOSES, SCOPES
 from vault.errors import ValidationFailed
 from vendor_api import clients, console, webhooks
@@ -63,10 +64,27 @@ def app(client_id: str):
     by_scope = console.scope_counts(db, vendor_app.id)
     scope_rows = [(SCOPES.get(s), s, by_scope.get(s, console.empty_counts()))
                   for s in dict.fromkeys([*vendor_app.requested_scopes, *sorted(by_scope)])]
+    takes_intents = intents.READ_SCOPE in vendor_app.requested_scopes
     return render_template("vendor_console/app.html", app=vendor_app, client=client, counts=counts,
                            scope_rows=scope_rows, endpoint=webhooks.webhook_endpoint(db, vendor_app.id), lang=lang(),
                            purpose_label=DPV_PURPOSES.get(vendor_app.purpose_category, {}).get(lang())
-                           or vendor_app.purpose_category)
+                           or vendor_app.purpose_category, takes_intents=takes_intents,
+                           categories=list(intents.CATEGORIES.values()) if takes_intents else [],
+                           chosen=set(intents.app_categories(db, vendor_app.id)) if takes_intents else set())
+
+
+@bp.route("/apps/<client_id>/intent-categories", methods=["POST"])
+@vendor_page
+def intent_categories(client_id: str):
+    """Which customers' requests for offers this app sees (none ticked: every category)."""
+    vendor_app, _client = member_app(client_id)
+    try:
+        intents.set_app_categories(get_db(), vendor_app, request.form.getlist("categories"))
+    except (ValidationFailed, intents.ScopeNotHeld):
+        flash(_("Choose categories from the list, for an app that asks for intents.read."), "error")
+    else:
+        flash(_("Saved. Your app sees requests in the chosen categories."), "success")
+    return redirect(url_for("vendor_console.app", client_id=client_id) + "#intents", 303)
 
 
 @bp.route("/apps/<client_id>/edit", methods=["GET", "POST"])
