@@ -74,10 +74,13 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def wrk(url: str, *, threads: int, conns: int, duration: int, header: str | None = None) -> dict:
+def wrk(url: str, *, threads: int, conns: int, duration: int, header: str | None = None,
+        script: Path | None = None) -> dict:
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "5s"]
     if header:
         cmd += ["-H", header]
+    if script:
+        cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -98,6 +101,54 @@ def ledger_count(env: dict, chain: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+def more_customers(env: dict, client_id: str, n: int) -> list[tuple[str, str]]:
+    """``n`` customers with a filled vault, each granting the demo app what the demo customer
+    granted, and an access token each: [(chain, token)]. Made through the services."""
+    code = """
+import json, sys
+from consent import grants
+from consent.models import Grant, VendorApp
+from sqlalchemy import select
+from vault import accounts, records
+from vendor_api import tokens
+from vendor_api.cli import demo_context
+from web import create_app
+from web.cli import DEMO_CUSTOMER, DEMO_PROFILE
+app = create_app()
+inst = app.extensions["vrm"]
+db = inst.sessions()
+vendor = db.scalar(select(VendorApp).where(VendorApp.client_id == sys.argv[1]))
+template = db.scalar(select(Grant).where(Grant.app_id == vendor.id))
+out = []
+for i in range(int(sys.argv[2])):
+    who = accounts.sign_up(db, f"bench{i}@example.com", "bench-password-" + "x" * 12)
+    records.write_fields(db, inst.keys, who, DEMO_PROFILE)
+    grant = grants.grant(db, demo_context(inst), customer=who, app=vendor, scopes=list(template.scopes)).grant
+    issued = tokens.issue(db, app_id=vendor.id, scope=" ".join(template.scopes), grant_type="authorization_code",
+                          grant=grant)
+    out.append((who.public_id, issued.access_token))
+db.commit()
+print(json.dumps(out))
+"""
+    out = subprocess.run([sys.executable, "-c", code, client_id, str(n)], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True)
+    return [tuple(pair) for pair in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def rotating_tokens_script(folder: Path, tokens: list[str]) -> Path:
+    """A wrk Lua script sending each request with the next customer's token."""
+    script = folder / "tokens.lua"
+    listed = ", ".join(f'"{t}"' for t in tokens)
+    script.write_text(f"""tokens = {{{listed}}}
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", nil, {{["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]}})
+end
+""")
+    return script
+
+
 def customer_chain(env: dict, email: str) -> str:
     code = ("import sys; from web import create_app; from vault import accounts; app = create_app(); "
             "db = app.extensions['vrm'].sessions(); print(accounts.find_by_email(db, sys.argv[1]).public_id)")
@@ -114,9 +165,15 @@ def run_kind(kind: str, args) -> dict:
         env["VAULT_DATABASE_URL"] = pg_database(args.pg_host, args.pg_user, args.pg_db)
     demo = json.loads(flask(env, "vault", "demo", "--json"))
     token, chain = demo["access_token"], customer_chain(env, demo["customer_email"])
+    chains, script = [chain], None
+    if args.customers > 1:
+        extra = more_customers(env, demo["client_id"], args.customers - 1)
+        chains += [c for c, _t in extra]
+        script = rotating_tokens_script(folder, [token] + [t for _c, t in extra])
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", str(args.workers), "-k", "sync",
+    worker = ["-k", "sync"] if args.worker_threads <= 1 else ["-k", "gthread", "--threads", str(args.worker_threads)]
+    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", str(args.workers), *worker,
                              "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "bench.wsgi_bench:app"],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "gunicorn.log", "w"))
     try:
@@ -124,11 +181,12 @@ def run_kind(kind: str, args) -> dict:
         auth = f"Authorization: Bearer {token}"
         common = dict(threads=args.threads, conns=args.connections)
         wrk(base + "/healthz", duration=2, **common)  # warm-up: imports, pools, caches
-        wrk(base + "/api/v1/me", duration=2, header=auth, **common)
-        before = ledger_count(env, chain)
+        wrk(base + "/api/v1/me", duration=2, header=None if script else auth, script=script, **common)
+        before = sum(ledger_count(env, c) for c in chains)
         health = wrk(base + "/healthz", duration=args.duration, **common)
-        me = wrk(base + "/api/v1/me", duration=args.duration, header=auth, **common)
-        written = ledger_count(env, chain) - before
+        me = wrk(base + "/api/v1/me", duration=args.duration, header=None if script else auth, script=script,
+                 **common)
+        written = sum(ledger_count(env, c) for c in chains) - before
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -163,6 +221,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--customers", type=int, default=1,
+                        help="Customers whose tokens the /me requests rotate over (1: the demo customer only).")
+    parser.add_argument("--worker-threads", type=int, default=1,
+                        help="Threads per gunicorn worker (gthread); 1 means sync workers.")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-user", default="root")
     parser.add_argument("--pg-db", default="bench_hot")
