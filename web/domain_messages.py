@@ -51,6 +51,9 @@ PATTERNS = (
     _l("No such connection."), _l("This connection is no longer active."),
     _l("You withdrew this consent; the vendor must ask you again."),
     _l("{app} did not ask for {scopes}."), _l("Fields outside the chosen scopes: {fields}."),
+    # consent.intents and consent.purchases: limits a form normally keeps a person within
+    _l("Choose at most {n} vendors."), _l("At most {n} items."), _l("At most {n} characters."),
+    _l("One of {choices}."),
 )
 
 _PLACEHOLDER = re.compile(r"\\\{(\w+)\\\}")
