@@ -19,7 +19,7 @@ from vault.errors import ValidationFailed
 
 from .documenting import error_documenter, no_store
 from .context import get_db, instance
-from .problems import problem
+from .problems import abort_invalid, problem
 from .protector import caller, require_oauth
 
 blp = Blueprint("vendor_api_cases", __name__, url_prefix="/api/v1/cases",
@@ -113,7 +113,7 @@ def _case_or_404(reference: str, access: str = "read"):
 
 def _conflict_or_invalid(exc):
     if isinstance(exc, ValidationFailed):
-        abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors=exc.errors))
+        abort_invalid(exc.errors)
     abort(problem(409, "Conflict", str(exc)))
 
 

@@ -8,7 +8,6 @@ The rules and their order are in :mod:`consent.contact`.
 """
 from __future__ import annotations
 
-from flask import abort
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -20,9 +19,9 @@ from vault.schemas import CHANNELS
 
 from .documenting import error_documenter, no_store
 from .context import get_db, instance
-from .problems import problem
+from .acting import acting, refuse_scope
+from .problems import abort_invalid
 from .protector import CUSTOMER, require_oauth
-from .purchases_api import acting, refuse_scope
 
 blp = Blueprint("vendor_api_contact", __name__, url_prefix="/api/v1/me",
                 description="Whether the customer may be contacted now, and the contacts your app made.")
@@ -93,7 +92,7 @@ def permission(query):
         answer = contact.permission(get_db(), instance().keys, acting(), query["channel"],
                                     now=clock.utcnow())
     except ValidationFailed as exc:
-        abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors=exc.errors))
+        abort_invalid(exc.errors)
     return {"channel": answer.channel, "allowed": answer.allowed,
             "reason": {"code": answer.reason, "message": answer.message} if answer.reason else None,
             "until": answer.until}
@@ -113,5 +112,5 @@ def report_contact(body):
     except ScopeMissing as exc:
         refuse_scope(exc)
     except ValidationFailed as exc:
-        abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors=exc.errors))
+        abort_invalid(exc.errors)
     return {"channel": row.channel, "at": row.at, "contacts_last_7_days": count}

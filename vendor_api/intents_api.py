@@ -25,7 +25,7 @@ from vault.records import data_key
 from . import clients
 from .documenting import error_documenter, no_store
 from .context import consent_context, get_db, instance
-from .problems import problem
+from .problems import abort_invalid, problem
 from .protector import caller, require_oauth
 
 blp = Blueprint("vendor_api_intents", __name__, url_prefix="/api/v1/intents",
@@ -160,7 +160,7 @@ def _guard(call, *args, **kwargs):
     except intents.IntentConflict as exc:
         abort(problem(409, "Conflict", str(exc)))
     except ValidationFailed as exc:
-        abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors={"json": exc.errors}))
+        abort_invalid({"json": exc.errors})
 
 
 def _intent_out(db, app: VendorApp, intent, dek_cache: dict) -> dict:
@@ -284,8 +284,8 @@ def make_offer(body, intent_id):
         client = clients.for_app(db, app.id)
         if client is None or authorization["redirect_uri"] not in client.redirect_uris \
                 or "authorization_code" not in client.grant_types:
-            abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors={"json": {
-                "authorization": {"redirect_uri": ["Not one of your app's registered redirect URIs."]}}}))
+            abort_invalid({"json": {"authorization": {
+                "redirect_uri": ["Not one of your app's registered redirect URIs."]}}})
     row = _guard(intents.place_offer, db, instance().keys, app, intent, price=body["price"],
                  currency=body["currency"], description=body["description"], valid_until=body["valid_until"],
                  terms=body.get("terms"), scopes=body.get("scopes") or [],

@@ -1,7 +1,10 @@
 """RFC 9457 problem details: the one shape of every machine-facing error."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import jsonify
+from werkzeug.exceptions import abort
 
 
 def problem(status: int, title: str, detail: str | None = None, *, headers: dict | None = None, **extra):
@@ -16,3 +19,8 @@ def problem(status: int, title: str, detail: str | None = None, *, headers: dict
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def abort_invalid(errors: dict) -> NoReturn:
+    """422 naming each field at fault: the API's answer to a service's ``ValidationFailed``."""
+    abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors=errors))

@@ -8,7 +8,6 @@ scope is a 403 ``insufficient_scope`` problem naming the scope.
 """
 from __future__ import annotations
 
-from authlib.oauth2.rfc6750 import InsufficientScopeError
 from flask import abort
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
@@ -20,9 +19,9 @@ from vault.errors import ValidationFailed
 
 from .documenting import error_documenter, no_store
 from .context import get_db, instance
-from .problems import problem
-from .protector import CUSTOMER, Caller, caller, require_oauth
-from .reads import touch
+from .acting import acting, refuse_scope
+from .problems import abort_invalid, problem
+from .protector import CUSTOMER, require_oauth
 
 blp = Blueprint("vendor_api_purchases", __name__, url_prefix="/api/v1/me/purchases",
                 description="Orders your app records in the customer's vault, and reads back (purchases.*).")
@@ -38,31 +37,6 @@ _ERRORS = {400: "The body is not well-formed JSON.",
 
 blp.after_request(no_store)
 _document = error_documenter(blp, _ERRORS)
-
-
-def access_of(who: Caller) -> VendorAccess:
-    """The consent-side view of the calling token: which app, which customer, which live grant."""
-    return VendorAccess(account_id=who.account_id, chain=who.account_public_id, app_id=who.app_id,
-                        client_id=who.client_id, grant=who.grant_state, token_scopes=who.scopes,
-                        purpose=who.purpose, grant_public_id=who.grant_public_id)
-
-
-def acting() -> VendorAccess:
-    """The calling token as consent sees it, its grant's last access noted first: before the service
-    appends to the ledger, so the grant row is locked before the chain head, as for every read."""
-    who = caller()
-    touch(get_db(), who, clock.utcnow())
-    return access_of(who)
-
-
-def refuse_scope(exc: ScopeMissing):
-    """403 with RFC 6750 ``insufficient_scope``, exactly as the protector answers."""
-    error = InsufficientScopeError(f"{exc} Ask the customer for {exc.scope}.")
-    require_oauth.raise_error_response(error)
-
-
-def invalid(exc: ValidationFailed):
-    abort(problem(422, "Unprocessable Entity", "The request is not valid.", errors=exc.errors))
 
 
 # --- schemas -----------------------------------------------------------------------------------
@@ -207,7 +181,7 @@ def create(body):
     except ScopeMissing as exc:
         refuse_scope(exc)
     except ValidationFailed as exc:
-        invalid(exc)
+        abort_invalid(exc.errors)
     except purchases.PurchaseConflict as exc:
         abort(problem(409, "Conflict", str(exc)))
     return _out(view, with_context=False)
@@ -274,7 +248,7 @@ def update_status(body, order_id):
     except purchases.PurchaseNotFound:
         abort(problem(404, "Not Found", "No such order of your app for this customer."))
     except ValidationFailed as exc:
-        invalid(exc)
+        abort_invalid(exc.errors)
     except purchases.PurchaseConflict as exc:
         abort(problem(409, "Conflict", str(exc)))
     return _out(view, with_context=_context_allowed(who))

@@ -17,7 +17,7 @@ from vault.models import Account
 
 from ..ledger import LedgerEntry
 from ..models import Grant, VendorApp
-from .catalogue import EVENTS, EXPIRY_NOTICE_DAYS, LANGUAGES, OPTIONAL_CHANNELS, UnknownEvent
+from .catalogue import CUSTOMER_EVENTS, EVENTS, EXPIRY_NOTICE_DAYS, LANGUAGES, OPTIONAL_CHANNELS, UnknownEvent
 from .models import Delivery, Notification, NotificationChoice
 
 #: Grant changes (consent.grants event names) that the customer is told about.
@@ -29,7 +29,7 @@ PAGE = 50
 
 def choices(db: Session, account_id: int) -> dict[str, frozenset[str]]:
     """Every event type -> the channels this customer gets it on (``portal`` always included)."""
-    chosen = {event: spec.default_channels for event, spec in EVENTS.items() if spec.audience == "customer"}
+    chosen = {event: spec.default_channels for event, spec in CUSTOMER_EVENTS.items()}
     for row in db.scalars(select(NotificationChoice).where(NotificationChoice.account_id == account_id)):
         if row.event in chosen:
             chosen[row.event] = frozenset({"portal"} | {c for c in OPTIONAL_CHANNELS if getattr(row, c)})
@@ -44,7 +44,7 @@ def set_choices(db: Session, account_id: int, chosen: dict[str, set[str]], *,
     anything else is a forged form).
     """
     now = now or utcnow()
-    unknown = set(chosen) - {e for e, spec in EVENTS.items() if spec.audience == "customer"}
+    unknown = set(chosen) - set(CUSTOMER_EVENTS)
     if unknown:
         raise UnknownEvent(f"unknown event types: {sorted(unknown)}")
     for event, channels in chosen.items():
