@@ -19,12 +19,14 @@ The JSON is parsed only after a hash has failed, to say *how* it failed. No fiel
 may contain a newline, so the header cannot be ambiguous.
 
 Serialising appends. ``ledger_heads`` holds each chain's (seq, head hash). An append bumps that
-row first (one upsert, ``RETURNING`` the new seq and the previous hash): on PostgreSQL the row
-lock serialises appends to that chain only, until commit; on SQLite the upsert is the
-transaction's first write at the latest, so it holds the writer lock (``vault.sqlite_writer``).
-Then it inserts the entry and records the new head hash: on PostgreSQL both in one statement (a
-data-modifying CTE), on SQLite two cheap in-process ones. Executed in the caller's transaction,
-never committed here.
+row first (one upsert that returns the new seq and the previous hash), hashes the entry, inserts
+it and records the new head hash. On PostgreSQL the row lock serialises appends to that chain
+only, until commit, and the four steps are one statement: the function ``vv_ledger_append``
+(migration 0013) receives the canonical JSON in two halves around its seq and computes the same
+hash server-side, so an append is one round trip — and, outside a transaction, one durable
+commit (the vendor read path, ``vendor_api.context``). On SQLite the upsert is the transaction's
+first write at the latest, so it holds the writer lock (``vault.sqlite_writer``), and the steps
+are three cheap in-process statements. Executed in the caller's transaction, never committed here.
 
 Deleting the newest entries and rewinding ``ledger_heads`` to match is invisible to the chain
 alone; signed checkpoints of all heads (:func:`checkpoint`, :func:`verify_checkpoints`) catch it.
@@ -45,6 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from vault.clock import as_utc, utcnow
+from vault.driver import DriverStatement
 from vault.db import Base, UTCDateTime
 from vault.keys.signing import SigningKeyring
 
@@ -239,38 +242,26 @@ def _details(details: Mapping | None) -> dict:
 
 # -- append ------------------------------------------------------------------------------------
 
-def _bump_head_statement(dialect: str):
-    """Create the chain's head at seq 1 or add 1 to it; either way return (new seq, previous hash).
-
-    One upsert instead of insert-if-missing plus update: the same row lock, one round trip less
-    on the hot path. ``head_hash`` is not touched here, so RETURNING gives the previous hash.
-    """
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(_heads).values(chain=bindparam("chain"), seq=1, head_hash=GENESIS)
-    return stmt.on_conflict_do_update(index_elements=[_heads.c.chain], set_={"seq": _heads.c.seq + 1}) \
-        .returning(_heads.c.seq, _heads.c.head_hash)
-
-
-_BUMP = {name: _bump_head_statement(name) for name in ("postgresql", "sqlite")}
-_INSERT = insert(_entries).returning(_entries.c.id)
-_SET_HEAD = update(_heads).where(_heads.c.chain == bindparam("h_chain")).values(head_hash=bindparam("h_hash"))
+#: SQLite: create the chain's head at seq 1 or add 1 to it; either way return (new seq, previous
+#: hash) — ``head_hash`` is not touched here, so RETURNING gives the previous hash.
+_BUMP_SQLITE = DriverStatement(sqlite.insert(_heads).values(chain=bindparam("chain"), seq=1, head_hash=GENESIS) \
+    .on_conflict_do_update(index_elements=[_heads.c.chain], set_={"seq": _heads.c.seq + 1}) \
+    .returning(_heads.c.seq, _heads.c.head_hash))
+_INSERT = DriverStatement(insert(_entries).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in _entries.c if c.name != "id"}).returning(_entries.c.id))
+_SET_HEAD = DriverStatement(update(_heads).where(_heads.c.chain == bindparam("h_chain"))
+                            .values(head_hash=bindparam("h_hash")))
 
 
-def _insert_and_set_head_statement():
-    """PostgreSQL: insert the entry and move the head in one statement (a round trip less).
-
-    ``WITH new_entry AS (INSERT ... RETURNING id) UPDATE ledger_heads ... RETURNING (new id)``;
-    both happen or neither, like the two statements SQLite runs in-process.
-    """
-    columns = ("chain", "seq", "prev_hash", "entry_hash", "canonical", "type", "actor", "actor_role",
-               "vendor_app", "created_at")
-    entry = insert(_entries).values({c: bindparam("e_" + c, type_=_entries.c[c].type) for c in columns}) \
-        .returning(_entries.c.id).cte("new_entry")
-    return update(_heads).where(_heads.c.chain == bindparam("h_chain")) \
-        .values(head_hash=bindparam("h_hash")).returning(select(entry.c.id).scalar_subquery()).add_cte(entry)
-
-
-_INSERT_AND_SET_HEAD = _insert_and_set_head_statement()
+#: PostgreSQL: the whole append in one statement, by the function of migration 0013.
+_APPEND_FUNCTION = DriverStatement(text(
+    "SELECT new_id, new_seq, new_prev_hash, new_hash FROM vv_ledger_append(:chain, :type, :actor, :actor_role, "
+    ":vendor_app, :at, :created_at, :before, :after)"
+).bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("before", type_=LargeBinary()),
+             bindparam("after", type_=LargeBinary()))
+ .columns(new_id=BigInteger(), new_seq=Integer(), new_prev_hash=String(), new_hash=String()))
+#: What stands for the seq in the canonical JSON until the database has numbered the entry.
+_SEQ_SLOT = b'"seq":0,'
 
 
 def append(db: Session, *, type: str, actor: str, actor_role: str, chain: str, vendor_app: str | None = None,
@@ -298,23 +289,29 @@ def append(db: Session, *, type: str, actor: str, actor_role: str, chain: str, v
     now = as_utc(now) if now is not None else utcnow()
     at = _iso(now)
 
+    content = {"v": FORMAT_VERSION, "type": type, "chain": chain, "seq": 0, "at": at, "actor": actor,
+               "actor_role": actor_role, "vendor_app": vendor_app, "scopes": scopes, "fields": fields,
+               "purpose": purpose, "details": facts}
     conn = db.connection()  # Core on the session's connection: no ORM work on the hot path
-    seq, prev = conn.execute(_BUMP[conn.dialect.name], {"chain": chain}).one()
-    canonical = canonical_json({
-        "v": FORMAT_VERSION, "type": type, "chain": chain, "seq": seq, "at": at, "actor": actor,
-        "actor_role": actor_role, "vendor_app": vendor_app, "scopes": scopes, "fields": fields,
-        "purpose": purpose, "details": facts,
-    })
-    digest = entry_hash(prev, chain, seq, type, actor, actor_role, vendor_app, at, canonical)
+    if conn.dialect.name == "postgresql":
+        # Keys are sorted and nothing after "seq" (type, v) can hold this text: the last match is it.
+        before, slot, after = canonical_json(content).rpartition(_SEQ_SLOT)
+        assert slot, "canonical JSON without a seq"
+        entry_id, seq, prev, digest = _APPEND_FUNCTION.first(conn, {
+            "chain": chain, "type": type, "actor": actor, "actor_role": actor_role, "vendor_app": vendor_app,
+            "at": at, "created_at": now, "before": before + b'"seq":', "after": b"," + after})
+        canonical = before + b'"seq":' + str(seq).encode() + b"," + after
+    else:
+        seq, prev = _BUMP_SQLITE.first(conn, {"chain": chain})
+        content["seq"] = seq
+        canonical = canonical_json(content)
+        digest = entry_hash(prev, chain, seq, type, actor, actor_role, vendor_app, at, canonical)
+        row = dict(chain=chain, seq=seq, prev_hash=prev, entry_hash=digest, canonical=canonical, type=type,
+                   actor=actor, actor_role=actor_role, vendor_app=vendor_app, created_at=now)
+        entry_id = _INSERT.first(conn, row)[0]
+        _SET_HEAD.execute(conn, {"h_chain": chain, "h_hash": digest})
     row = dict(chain=chain, seq=seq, prev_hash=prev, entry_hash=digest, canonical=canonical, type=type,
                actor=actor, actor_role=actor_role, vendor_app=vendor_app, created_at=now)
-    if conn.dialect.name == "postgresql":
-        params = {"e_" + k: v for k, v in row.items()}
-        params.update(h_chain=chain, h_hash=digest)
-        entry_id = conn.execute(_INSERT_AND_SET_HEAD, params).scalar_one()
-    else:
-        entry_id = conn.execute(_INSERT, row).scalar_one()
-        conn.execute(_SET_HEAD, {"h_chain": chain, "h_hash": digest})
     return AppendedEntry(id=entry_id, **row)
 
 

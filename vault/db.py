@@ -82,6 +82,16 @@ def make_session_factory(bind) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
 
 
+def make_statement_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions in which every statement commits itself (PostgreSQL ``AUTOCOMMIT``): for requests
+    whose only write is one self-contained statement, such as a vendor read's ledger append
+    (``vv_ledger_append``). That saves the BEGIN and COMMIT round trips of a transaction; the
+    append is as durable as before. SQLite runs in-process and keeps ordinary sessions."""
+    if is_sqlite(engine):
+        return make_session_factory(engine)
+    return make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 @contextmanager
 def unit_of_work(sessions: sessionmaker) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back on any error: what a CLI

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate
 from .config import Settings
-from .db import make_engine, make_session_factory
+from .db import make_engine, make_session_factory, make_statement_session_factory
 from .errors import ConfigError
 from .keyops import has_wrapped_keys, sample_check
 from .keys.local import create_private_file
@@ -35,6 +35,20 @@ class Instance:
     keys: KeyService
     signing: SigningKeyring
     secret_key: str
+    _statement_sessions: sessionmaker[Session] | None = None
+
+    @property
+    def statement_sessions(self) -> sessionmaker[Session]:
+        """Sessions whose statements each commit alone (vault.db.make_statement_session_factory).
+
+        Only while ``sessions`` is the instance's own: where it was rebound (the test suite binds
+        it to one rolled-back transaction), statement-wise work goes there too.
+        """
+        if self.sessions.kw.get("bind") is not self.engine:
+            return self.sessions
+        if self._statement_sessions is None:
+            self._statement_sessions = make_statement_session_factory(self.engine)
+        return self._statement_sessions
 
 
 def _ensure_folder(path: Path) -> None:

@@ -12,6 +12,8 @@ DEFAULT_API_RATELIMIT = "600 per minute"
 DEFAULT_TOKEN_RATELIMIT = "60 per minute"
 
 _limited: set[int] = set()
+#: Names of the blueprints under /api/ (the same in every app): Flask-Limiter leaves them alone.
+_api_blueprints: set[str] = set()
 
 
 def api_rate_limit() -> str:
@@ -35,7 +37,7 @@ def registration_rate_limit_key() -> str:
 
 
 def init_app(app: Flask, *, csrf, limiter) -> None:
-    from . import oauth, protector, registration, resources
+    from . import oauth, protector, registration, resources, throttle
 
     app.config.setdefault("VENDOR_API_RATELIMIT", DEFAULT_API_RATELIMIT)
     app.config.setdefault("OAUTH_TOKEN_RATELIMIT", DEFAULT_TOKEN_RATELIMIT)
@@ -50,16 +52,24 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
     csrf.exempt(registration.bp)
     for bp in api_blueprints:
         csrf.exempt(bp)
-    guarded = frozenset(bp.name for bp in api_blueprints if bp.name != "api-docs")
+    limited = frozenset(bp.name for bp in api_blueprints)
+    guarded = limited - {"api-docs"}
+    _api_blueprints.update(limited)
 
     @app.before_request
-    def _authenticate_api_callers_first():
-        if request.blueprint in guarded:
-            protector.authenticate_first()
+    def _limit_then_authenticate_api_callers():
+        # Limit first, so guessing tokens is limited too (per address); then authenticate before
+        # flask-smorest looks at the body.
+        if request.blueprint in limited:
+            throttle.hit(limiter.limiter, api_rate_limit(), protector.rate_limit_key())
+            if request.blueprint in guarded:
+                protector.authenticate_first()
+
+    app.after_request(throttle.add_headers)
 
     if id(limiter) not in _limited:  # the limiter outlives apps (tests build many): decorate once
         _limited.add(id(limiter))
-        for bp in api_blueprints:
-            limiter.limit(api_rate_limit, key_func=protector.rate_limit_key)(bp)
+        # The API's one limit per caller is hit by vendor_api.throttle, not resolved per request.
+        limiter.request_filter(lambda: request.blueprint in _api_blueprints)
         limiter.limit(token_rate_limit, key_func=token_rate_limit_key)(oauth.bp)
         limiter.limit(token_rate_limit, key_func=registration_rate_limit_key)(registration.bp)

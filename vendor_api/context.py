@@ -35,8 +35,22 @@ def consent_context() -> ConsentContext:
 
 def get_db() -> Session:
     if "db" not in g:
-        g.db = instance().sessions()
+        inst = instance()
+        statement_wise = request and request.endpoint in current_app.extensions.get("vrm_statement_endpoints", ())
+        g.db = (inst.statement_sessions if statement_wise else inst.sessions)()
     return g.db
+
+
+def commit_each_statement(app: Flask, *endpoints: str) -> None:
+    """Run these endpoints' database work with every statement committing itself.
+
+    Only for views whose one write is a single statement (a vendor read: the ledger append, plus
+    at most the grant's last-access hint before it): on PostgreSQL that drops a transaction's
+    BEGIN and COMMIT round trips from the API's hottest calls. The append is committed — durable
+    — before the response is built, as before; but an error after it no longer takes it back,
+    so the log may name a read whose answer then failed, never the other way round.
+    """
+    app.extensions.setdefault("vrm_statement_endpoints", set()).update(endpoints)
 
 
 def keep_on_error() -> None:

@@ -12,7 +12,7 @@ from flask_smorest import Api, Blueprint
 from vault import clock
 
 from .documenting import error_documenter, no_store
-from .context import get_db, instance
+from .context import commit_each_statement, get_db, instance
 from .protector import CUSTOMER, caller, require_oauth
 from .reads import app_summary, read_consent, read_profile, read_terms
 from .schemas import AppSchema, ConsentSchema, MeSchema, ProblemSchema, TermsSchema
@@ -167,6 +167,8 @@ def init_app(app: Flask) -> VendorApi:
                                   "scopes": _scope_labels()},
             "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {"vendor:read": "Vendor-level reads"}},
         }})
+    # The three customer reads write one ledger entry each and nothing else that must go with it.
+    commit_each_statement(app, f"{blp.name}.me", f"{blp.name}.me_consent", f"{blp.name}.me_terms")
     api.register_blueprint(blp)
     from .cases_api import blp as cases_blp
     api.register_blueprint(cases_blp)

@@ -141,8 +141,8 @@ def test_values_and_unknown_names_are_refused_before_anything_is_written(db, bad
     assert db.scalar(select(LedgerHead)) is None and db.scalar(select(LedgerEntry)) is None
 
 
-def test_append_is_three_statements_and_two_round_trips_on_postgresql(db):
-    """It runs on every vendor read: keep it that way (PostgreSQL inserts and moves the head in one)."""
+def test_append_is_one_statement_on_postgresql_and_three_in_process_on_sqlite(db):
+    """It runs on every vendor read: keep it that way (PostgreSQL: the vv_ledger_append function)."""
     add(db, "c_alice", 1)
     statements = []
     conn = db.connection()
@@ -152,7 +152,25 @@ def test_append_is_three_statements_and_two_round_trips_on_postgresql(db):
         add(db, "c_alice", 1, start=1)
     finally:
         event.remove(conn, "before_cursor_execute", listener)
-    assert len(statements) == (2 if db.get_bind().dialect.name == "postgresql" else 3), statements
+    assert len(statements) == (1 if db.get_bind().dialect.name == "postgresql" else 3), statements
+
+
+def test_the_database_side_append_hashes_exactly_as_python_does(db):
+    """The PostgreSQL function fills the seq into the canonical JSON and hashes it server-side:
+    a "seq" among the details, text outside ASCII and an absent vendor must not confuse it."""
+    written = [ledger.append(db, type="read", actor="app_x", actor_role="vendor", chain="c_hash", vendor_app=None,
+                             scopes=["profile.name"], fields=["name"], purpose="Lieferung nach Köln ✓ \"seq\":0,",
+                             details={"seq": 0, "type": "x", "note": 'a "seq":0, b'}, now=T0)
+               for _ in range(3)]
+    prev = ledger.GENESIS
+    for number, entry in enumerate(written, start=1):
+        assert entry.seq == number and entry.data["seq"] == number and entry.prev_hash == prev
+        assert entry.data["details"] == {"seq": 0, "type": "x", "note": 'a "seq":0, b'}
+        assert entry.entry_hash == ledger.hash_of_canonical(prev, entry.canonical)
+        stored = db.get(ledger.LedgerEntry, entry.id)
+        assert bytes(stored.canonical) == entry.canonical and stored.entry_hash == entry.entry_hash
+        prev = entry.entry_hash
+    assert ledger.verify(db, chain="c_hash").ok
 
 
 # -- reading -------------------------------------------------------------------------------------
