@@ -8,11 +8,13 @@ go at commit or rollback. PostgreSQL needs nothing special here.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -74,8 +76,39 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat in the pool, not for busy ones.
+
+    ``pool_pre_ping`` costs a round trip on every checkout — one more statement on every vendor
+    read. A connection given back moments ago is almost surely alive, so only one idle for more
+    than :data:`PING_AFTER_IDLE_SECONDS` is pinged; a dead one is replaced before use
+    (SQLAlchemy's documented checkout-event recipe: raising ``DisconnectionError`` makes the
+    pool connect anew). A server lost within that second fails one statement, which answers 503
+    and invalidates the pool, as any disconnect does.
+    """
+    @event.listens_for(engine, "checkin")
+    def _note_idle(_dbapi_connection, record):
+        record.info["vv_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        since = record.info.get("vv_idle_since")
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"connection lost while idle: {type(exc).__name__}") from exc
 
 
 def make_session_factory(bind) -> sessionmaker[Session]:

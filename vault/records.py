@@ -46,9 +46,7 @@ def data_key(db: Session, keys: KeyService, account_id: int) -> bytes:
 
 def decrypt_rows(dek: bytes, account_id: int, rows) -> dict:
     """Decrypt ``(field, version, ciphertext)`` rows into ``{field: value}``."""
-    ref = _ref(account_id)
-    return {field: json.loads(crypto.open_field(dek, ref, field, blob, version))
-            for field, version, blob in rows}
+    return {field: json.loads(plain) for field, plain in crypto.open_fields(dek, _ref(account_id), rows).items()}
 
 
 def read_fields(db: Session, keys: KeyService, account_id: int,

@@ -7,6 +7,8 @@ that knows Flask, so both ``vendor_api`` and ``web`` can use it.)
 """
 from __future__ import annotations
 
+import functools
+
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
@@ -34,23 +36,35 @@ def consent_context() -> ConsentContext:
 
 
 def get_db() -> Session:
-    if "db" not in g:
-        inst = instance()
-        statement_wise = request and request.endpoint in current_app.extensions.get("vrm_statement_endpoints", ())
-        g.db = (inst.statement_sessions if statement_wise else inst.sessions)()
-    return g.db
+    db = g.get("db")
+    if db is None:
+        inst = current_app.extensions["vrm"]
+        view = current_app.view_functions.get(request.endpoint) if request else None
+        db = g.db = (inst.statement_sessions if getattr(view, "vv_statement_wise", False) else inst.sessions)()
+    return db
 
 
-def commit_each_statement(app: Flask, *endpoints: str) -> None:
-    """Run these endpoints' database work with every statement committing itself.
+def statement_wise(view):
+    """For views whose one write is a single self-contained record — a vendor read and its ledger
+    entry (plus, before it, at most the grant's last-access hint): that write is committed as
+    soon as the view returns, before the response is serialised.
 
-    Only for views whose one write is a single statement (a vendor read: the ledger append, plus
-    at most the grant's last-access hint before it): on PostgreSQL that drops a transaction's
-    BEGIN and COMMIT round trips from the API's hottest calls. The append is committed — durable
-    — before the response is built, as before; but an error after it no longer takes it back,
-    so the log may name a read whose answer then failed, never the other way round.
+    On PostgreSQL their session is in autocommit (``Instance.statement_sessions``), which drops a
+    transaction's BEGIN and COMMIT round trips from the API's hottest calls; on SQLite the commit
+    lets the writer lock go before the response is built instead of after. The entry is durable
+    before the answer leaves, as before; but an error after it no longer takes it back, so the
+    log may name a read whose answer then failed — never the other way round.
     """
-    app.extensions.setdefault("vrm_statement_endpoints", set()).update(endpoints)
+    @functools.wraps(view)
+    def committed_first(*args, **kwargs):
+        result = view(*args, **kwargs)
+        db = g.get("db")
+        if db is not None:
+            db.commit()
+        return result
+
+    committed_first.vv_statement_wise = True  # carried outward by every functools.wraps above it
+    return committed_first
 
 
 def keep_on_error() -> None:

@@ -12,7 +12,7 @@ from flask_smorest import Api, Blueprint
 from vault import clock
 
 from .documenting import error_documenter, no_store
-from .context import commit_each_statement, get_db, instance
+from .context import get_db, instance, statement_wise
 from .protector import CUSTOMER, caller, require_oauth
 from .reads import app_summary, read_consent, read_profile, read_terms
 from .schemas import AppSchema, ConsentSchema, MeSchema, ProblemSchema, TermsSchema
@@ -36,6 +36,7 @@ blp.after_request(no_store)
 @_document_errors
 @blp.response(200, MeSchema)
 @require_oauth(CUSTOMER)
+@statement_wise
 def me():
     """The customer's consented fields.
 
@@ -51,6 +52,7 @@ def me():
 @_document_errors
 @blp.response(200, ConsentSchema)
 @require_oauth(CUSTOMER)
+@statement_wise
 def me_consent():
     """What your app holds from this customer: scopes, fields, purpose, granted and expiry times."""
     return read_consent(get_db(), caller(), now=clock.utcnow())
@@ -61,6 +63,7 @@ def me_consent():
 @_document_errors
 @blp.response(200, TermsSchema)
 @require_oauth(CUSTOMER)
+@statement_wise
 def me_terms():
     """The customer's proffered terms your app accepted, fixed when consent was given.
 
@@ -167,8 +170,6 @@ def init_app(app: Flask) -> VendorApi:
                                   "scopes": _scope_labels()},
             "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {"vendor:read": "Vendor-level reads"}},
         }})
-    # The three customer reads write one ledger entry each and nothing else that must go with it.
-    commit_each_statement(app, f"{blp.name}.me", f"{blp.name}.me_consent", f"{blp.name}.me_terms")
     api.register_blueprint(blp)
     from .cases_api import blp as cases_blp
     api.register_blueprint(cases_blp)

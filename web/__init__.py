@@ -18,6 +18,31 @@ from vault.instance import open_instance
 
 from . import limiter_storage
 
+
+class VaultFlask(Flask):
+    """Flask, with ``ensure_sync`` remembered per function.
+
+    Flask asks ``inspect.iscoroutinefunction`` of every view and hook on every request (17 times
+    per API call, ~4% of it; bench/RESULTS.md). Our functions never change between requests,
+    so the answer is kept — this is the override point Flask documents for ``ensure_sync``.
+    The cache is bounded: a callable made per request (``after_this_request``) cannot grow it
+    past ``SYNC_CACHE_SIZE``; views and hooks are a few hundred.
+    """
+
+    SYNC_CACHE_SIZE = 2048
+
+    def ensure_sync(self, func):
+        cache = self.__dict__.setdefault("_vv_sync", {})
+        try:
+            return cache[func]
+        except KeyError:
+            wrapped = super().ensure_sync(func)
+            if len(cache) < self.SYNC_CACHE_SIZE:
+                cache[func] = wrapped
+            return wrapped
+        except TypeError:  # unhashable callable: ask every time
+            return super().ensure_sync(func)
+
 LANGUAGES = ("en", "ar")
 
 
@@ -55,7 +80,7 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
         logging.getLogger("vault").critical("%s", exc)
         raise StartupError(str(exc)) from None
 
-    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app = VaultFlask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.config.update(SECRET_KEY=inst.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
                       RATELIMIT_STORAGE_URI=limiter_storage.storage_uri(settings.ratelimit_storage_url),
                       RATELIMIT_HEADERS_ENABLED=True,

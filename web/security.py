@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from vault.config import Settings
 
@@ -11,7 +12,23 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+#: Token-authenticated machine endpoints: no cookie session is opened for them.
+SESSIONLESS_PREFIXES = ("/api/",)
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except on the vendor API: callers there authenticate with
+    tokens, never cookies, and opening a session (building its signer) cost ~15 µs of every call.
+    They get Flask's null session: readable, empty, never saved, and an error if written."""
+
+    def open_session(self, app, request):
+        if request.path.startswith(SESSIONLESS_PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def configure_cookies(app: Flask, settings: Settings) -> None:
+    app.session_interface = CookieSessions()
     app.config.update(
         SESSION_COOKIE_NAME="vv_session",
         SESSION_COOKIE_HTTPONLY=True,
