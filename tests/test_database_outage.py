@@ -115,3 +115,24 @@ def test_api_answers_503_while_the_database_is_down_and_recovers_by_itself(fresh
     assert client.get("/api/v1/me", headers=bearer).status_code == 200
     assert client.get("/readyz").status_code == 200
     inst.engine.dispose()
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_use(fresh_database, monkeypatch):
+    """The pool pings a connection only after it sat idle (vault.db._ping_when_idle); a dead one is
+    then replaced before any statement runs, so the caller never sees the loss."""
+    from sqlalchemy import text
+
+    from vault import db as vault_db
+
+    engine = vault_db.make_engine(fresh_database.url, pool_size=1, max_overflow=0)
+    with engine.connect() as conn:
+        victim = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = vault_db.make_engine(fresh_database.url)
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+        conn.commit()
+    admin.dispose()
+    monkeypatch.setattr(vault_db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != victim
+    engine.dispose()

@@ -29,9 +29,15 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   v_seq integer; v_prev text; v_canonical bytea; v_hash text; v_id bigint;
 BEGIN
-  INSERT INTO ledger_heads AS h (chain, seq, head_hash) VALUES (p_chain, 1, repeat('0', 64))
-  ON CONFLICT (chain) DO UPDATE SET seq = h.seq + 1
-  RETURNING h.seq, h.head_hash INTO v_seq, v_prev;
+  -- Lock the chain's head (creating it on a chain's first entry), then write it once, at the end:
+  -- one new row version per append, not two, on the hottest row of a busy customer.
+  SELECT seq, head_hash INTO v_seq, v_prev FROM ledger_heads WHERE chain = p_chain FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO ledger_heads (chain, seq, head_hash) VALUES (p_chain, 0, repeat('0', 64))
+    ON CONFLICT (chain) DO NOTHING;
+    SELECT seq, head_hash INTO v_seq, v_prev FROM ledger_heads WHERE chain = p_chain FOR UPDATE;
+  END IF;
+  v_seq := v_seq + 1;
   v_canonical := p_before || convert_to(v_seq::text, 'UTF8') || p_after;
   v_hash := encode(sha256(convert_to(concat_ws(E'\n', v_prev, p_chain, v_seq::text, p_type, p_actor,
                                                p_actor_role, coalesce(p_vendor_app, ''), p_at, ''), 'UTF8')
@@ -41,7 +47,7 @@ BEGIN
   VALUES (p_chain, v_seq, v_prev, v_hash, v_canonical, p_type, p_actor, p_actor_role, p_vendor_app,
           p_created_at)
   RETURNING id INTO v_id;
-  UPDATE ledger_heads SET head_hash = v_hash WHERE chain = p_chain;
+  UPDATE ledger_heads SET seq = v_seq, head_hash = v_hash WHERE chain = p_chain;
   RETURN QUERY SELECT v_id, v_seq, v_prev, v_hash;
 END
 $fn$
