@@ -70,7 +70,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):
         # The database is down, restarting or locked: a temporary state the client should retry,
-        # not a bug. The pool pings connections, so the first request after recovery succeeds.
+        # not a bug. A disconnect invalidates the pool and idle connections are pinged before use
+        # (vault.db), so the first request after recovery succeeds.
         log.warning("Database unavailable on %s %s: %s", request.method, request.path, type(exc.orig).__name__)
         message = _("The service is briefly unavailable. Nothing was saved; please try again in a moment.")
         if wants_problem_json():
