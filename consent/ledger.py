@@ -293,25 +293,26 @@ def append(db: Session, *, type: str, actor: str, actor_role: str, chain: str, v
                "actor_role": actor_role, "vendor_app": vendor_app, "scopes": scopes, "fields": fields,
                "purpose": purpose, "details": facts}
     conn = db.connection()  # Core on the session's connection: no ORM work on the hot path
+    entry_id = None
     if conn.dialect.name == "postgresql":
         # Keys are sorted and nothing after "seq" (type, v) can hold this text: the last match is it.
         before, slot, after = canonical_json(content).rpartition(_SEQ_SLOT)
         assert slot, "canonical JSON without a seq"
+        head, tail = before + b'"seq":', b"," + after
         entry_id, seq, prev, digest = _APPEND_FUNCTION.first(conn, {
             "chain": chain, "type": type, "actor": actor, "actor_role": actor_role, "vendor_app": vendor_app,
-            "at": at, "created_at": now, "before": before + b'"seq":', "after": b"," + after})
-        canonical = before + b'"seq":' + str(seq).encode() + b"," + after
+            "at": at, "created_at": now, "before": head, "after": tail})
+        canonical = head + str(seq).encode() + tail
     else:
         seq, prev = _BUMP_SQLITE.first(conn, {"chain": chain})
         content["seq"] = seq
         canonical = canonical_json(content)
         digest = entry_hash(prev, chain, seq, type, actor, actor_role, vendor_app, at, canonical)
-        row = dict(chain=chain, seq=seq, prev_hash=prev, entry_hash=digest, canonical=canonical, type=type,
-                   actor=actor, actor_role=actor_role, vendor_app=vendor_app, created_at=now)
-        entry_id = _INSERT.first(conn, row)[0]
-        _SET_HEAD.execute(conn, {"h_chain": chain, "h_hash": digest})
     row = dict(chain=chain, seq=seq, prev_hash=prev, entry_hash=digest, canonical=canonical, type=type,
                actor=actor, actor_role=actor_role, vendor_app=vendor_app, created_at=now)
+    if entry_id is None:  # SQLite: the insert and the head move, in-process
+        entry_id = _INSERT.first(conn, row)[0]
+        _SET_HEAD.execute(conn, {"h_chain": chain, "h_hash": digest})
     return AppendedEntry(id=entry_id, **row)
 
 

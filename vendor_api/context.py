@@ -77,7 +77,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _commit(response):
         db = g.get("db")
-        if db is not None:
+        if db is not None and db.in_transaction():  # nothing begun (or committed already): nothing to do
             if response.status_code < 400 or g.get("commit_on_error"):
                 db.commit()
             else:
@@ -88,5 +88,4 @@ def init_app(app: Flask) -> None:
     def _close(_exc):
         db = g.pop("db", None)
         if db is not None:
-            db.rollback()
-            db.close()
+            db.close()  # rolls back whatever is still open

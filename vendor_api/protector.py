@@ -144,11 +144,11 @@ def current_caller() -> Caller | None:
     token_string = presented[1] if presented else None
     if token_string is None:
         return None
-    cached = g.get("vv_caller")
-    if cached is not None and cached[0] == digest(token_string):
+    cached = g.get("vv_caller")  # (token, caller) for this request only, never stored
+    if cached is not None and cached[0] == token_string:
         return cached[1]
     caller = lookup(get_db(), token_string)
-    g.vv_caller = (digest(token_string), caller)
+    g.vv_caller = (token_string, caller)
     return caller
 
 

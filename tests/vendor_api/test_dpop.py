@@ -12,13 +12,13 @@ from datetime import timedelta
 import pytest
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from vault import clock as vault_clock
 from vendor_api import dpop
 from vendor_api.models import DPoPProofSeen, OAuthClient, Token
 
-from .conftest import BASE, REDIRECT_URI, TOKEN_URL, make_vendor, query_of
+from .conftest import BASE, REDIRECT_URI, TOKEN_URL, make_vendor, query_of, recorded_statements
 
 ME_URL = BASE + "/api/v1/me"
 
@@ -345,17 +345,8 @@ def test_sec13_revoked_bound_token_is_invalid_token(flow, logged_in, holder, ven
 
 def test_sec13_plain_bearer_requests_never_touch_the_replay_cache(flow, logged_in, app):
     plain = _code_exchange(flow, None).json["access_token"]
-    seen: list[str] = []
-
-    def _record(_conn, _cursor, statement, *_args):
-        seen.append(statement)
-
-    engine = app.extensions["vrm"].engine
-    event.listen(engine, "before_cursor_execute", _record)
-    try:
+    with recorded_statements(app) as seen:
         assert flow.api("/api/v1/me", plain).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", _record)
     assert seen and not [s for s in seen if "dpop_proofs_seen" in s]
 
 
