@@ -98,7 +98,7 @@ def app(database_url, instance_path):
     yield application
     outer.rollback()
     conn.close()
-    inst.engine.dispose()
+    inst.dispose()
 
 
 @pytest.fixture

@@ -244,7 +244,7 @@ def matrix_app(database_url, instance_path):
     yield application
     outer.rollback()
     conn.close()
-    inst.engine.dispose()
+    inst.dispose()
 
 
 def _signed_in(app, email: str, *, totp_secret: str | None = None):

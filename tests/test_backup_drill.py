@@ -45,7 +45,7 @@ def source(tmp_path_factory):
     assert runner.invoke(args=["vault", "ledger", "checkpoint"]).exit_code == 0
     with inst.sessions() as db:
         values = {account_id: found for account_id, found in records.read_every_customer(db, inst.keys)}
-    inst.engine.dispose()
+    inst.dispose()
     settings = Settings.load(overrides={"instance_path": folder / "instance", "database_url": database.url})
     yield settings, values, database
     database.drop()
@@ -99,7 +99,7 @@ def test_restore_into_a_fresh_instance_reads_every_customer_and_verifies_the_led
     inst = backup_drill.open_instance(restored)
     with inst.sessions() as db:
         assert dict(records.read_every_customer(db, inst.keys)) == values  # the very same values
-    inst.engine.dispose()
+    inst.dispose()
 
 
 def test_the_database_without_its_keyring_is_unreadable(backups, restore_url, tmp_path):

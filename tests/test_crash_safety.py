@@ -65,7 +65,7 @@ def _check_everything_acknowledged_is_there(database_url: str, instance, seeded:
             assert result.ok, result.first_problem
             assert keyops.check_data_keys(db, inst.keys).ok
     finally:
-        inst.engine.dispose()
+        inst.dispose()
 
 
 def test_killing_app_workers_under_load_loses_no_acknowledged_write(fresh_database, tmp_path):

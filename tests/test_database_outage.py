@@ -114,7 +114,7 @@ def test_api_answers_503_while_the_database_is_down_and_recovers_by_itself(fresh
     relay.start()
     assert client.get("/api/v1/me", headers=bearer).status_code == 200
     assert client.get("/readyz").status_code == 200
-    inst.engine.dispose()
+    inst.dispose()
 
 
 def test_a_connection_that_died_while_idle_is_replaced_before_use(fresh_database, monkeypatch):

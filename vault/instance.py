@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate
 from .config import Settings
-from .db import make_engine, make_session_factory, make_statement_session_factory
+from .db import make_engine, make_session_factory, make_statement_engine
 from .errors import ConfigError
 from .keyops import has_wrapped_keys, sample_check
 from .keys.local import create_private_file
@@ -36,10 +36,12 @@ class Instance:
     signing: SigningKeyring
     secret_key: str
     _statement_sessions: sessionmaker[Session] | None = None
+    _statement_engine: Engine | None = None
 
     @property
     def statement_sessions(self) -> sessionmaker[Session]:
-        """Sessions whose statements each commit alone (vault.db.make_statement_session_factory).
+        """Sessions whose statements each commit alone (vault.db.make_statement_engine); on
+        SQLite, ordinary sessions.
 
         Only while ``sessions`` is the instance's own: where it was rebound (the test suite binds
         it to one rolled-back transaction), statement-wise work goes there too.
@@ -47,8 +49,16 @@ class Instance:
         if self.sessions.kw.get("bind") is not self.engine:
             return self.sessions
         if self._statement_sessions is None:
-            self._statement_sessions = make_statement_session_factory(self.engine)
+            self._statement_engine = make_statement_engine(self.engine)
+            self._statement_sessions = (make_session_factory(self._statement_engine)
+                                        if self._statement_engine is not None else self.sessions)
         return self._statement_sessions
+
+    def dispose(self) -> None:
+        """Close every pooled database connection of this instance (both engines)."""
+        if self._statement_engine is not None:
+            self._statement_engine.dispose()
+        self.engine.dispose()
 
 
 def _ensure_folder(path: Path) -> None:

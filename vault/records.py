@@ -57,13 +57,17 @@ def read_fields(db: Session, keys: KeyService, account_id: int,
     # One round trip: the customer's ciphertexts and their wrapped data key, straight from the
     # driver (this is on every vendor read). An outer join, so records without a key are noticed.
     # All of the customer's few records come back; only the asked-for ones are decrypted.
-    rows = _READ_ALL.execute(db.connection(), {"account_id": account_id})
-    if not rows:
-        return {}
+    return open_rows(keys, account_id, _READ_ALL.execute(db.connection(), {"account_id": account_id}), fields)
+
+
+def open_rows(keys: KeyService, account_id: int, rows, fields: frozenset[str] | set[str] | None = None) -> dict:
+    """Decrypt ``fields`` (all when None) of the customer's sealed rows, as read by
+    :data:`_READ_ALL` (field, version, ciphertext, kek_id, wrapped data key); only the fields
+    asked for are opened, and the data key is unwrapped only if one is."""
     if fields is not None:
         rows = [row for row in rows if row[0] in fields]
-        if not rows:
-            return {}
+    if not rows:
+        return {}
     kek_id, wrapped = rows[0][3], rows[0][4]
     if kek_id is None:
         raise CustomerErased("This customer has no data key: their data was erased or never written.")

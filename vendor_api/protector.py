@@ -24,14 +24,14 @@ from authlib.integrations.flask_oauth2 import current_token, token_authenticated
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import bindparam, select
 from werkzeug.exceptions import abort
 
 from consent.models import Grant, VendorApp
 from vault import clock
-from vault.driver import DriverStatement
-from vault.models import Account
+from vault.driver import DriverStatement, execute_together
+from vault.models import Account, DataKey, VaultRecord
 
 from . import dpop
 from .context import base_url, get_db
@@ -71,6 +71,10 @@ class Caller:
     purpose_category: str | None
     last_access_at: datetime | None
     dpop_jkt: str | None = None
+    #: The customer's sealed vault rows (field, version, ciphertext, kek_id, wrapped data key),
+    #: fetched with the look-up for views marked :func:`reads_vault`; None when not fetched.
+    #: Still ciphertext: nothing is opened before the policy has decided.
+    sealed: tuple | None = None
 
     def get_scope(self) -> str:
         return " ".join(self.scopes)
@@ -107,15 +111,38 @@ _LOOKUP = (
 
 
 _BY_HASH = DriverStatement(_LOOKUP.where(_T.c.access_token_hash == bindparam("token_hash")))
+_R, _K = VaultRecord.__table__, DataKey.__table__
+#: The token's customer's sealed rows, keyed by the same digest so that it can go out in the same
+#: round trip as the look-up (shaped like vault.records' own read).
+_SEALED_BY_HASH = DriverStatement(
+    select(_R.c.field, _R.c.version, _R.c.ciphertext, _K.c.kek_id, _K.c.wrapped)
+    .select_from(_T.join(_R, _R.c.account_id == _T.c.account_id)
+                 .outerjoin(_K, _K.c.account_id == _R.c.account_id))
+    .where(_T.c.access_token_hash == bindparam("token_hash")))
 
 
-def lookup(db, token_string: str) -> Caller | None:
+def reads_vault(view):
+    """Mark a view that opens the customer's vault: the token look-up before it also brings the
+    customer's sealed rows, in the same round trip (the hot path's one trip for token, grant and
+    records, bench/RESULTS.md). The mark is carried outward by every ``functools.wraps``."""
+    view.vv_reads_vault = True
+    return view
+
+
+def lookup(db, token_string: str, *, with_vault: bool = False) -> Caller | None:
     """The caller behind an access token string, or None for anything we never issued."""
     if not token_string.startswith(ACCESS_PREFIX):
         return None
     # Built once, executed on the session's DBAPI connection: no statement to build, no execution
     # context, no ORM session layer (bench/RESULTS.md).
-    row = _BY_HASH.first(db.connection(), {"token_hash": digest(token_string)})
+    params = {"token_hash": digest(token_string)}
+    sealed = None
+    if with_vault:
+        found, sealed_rows = execute_together(db.connection(), [(_BY_HASH, params), (_SEALED_BY_HASH, params)])
+        row = found[0] if found else None
+        sealed = tuple(sealed_rows)
+    else:
+        row = _BY_HASH.first(db.connection(), params)
     if row is None:
         return None
     (token_id, client_id, app_id, active, scope, issued, expires, revoked, grant_id, account_id, public_id,
@@ -125,7 +152,7 @@ def lookup(db, token_string: str) -> Caller | None:
                   issued, expires, revoked, grant_id, account_id, public_id, status, grant_expires, granted_at,
                   tuple(json.loads(scopes_json)) if scopes_json else (),
                   None if fields_json is None else tuple(json.loads(fields_json)),
-                  subject, grant_public_id, purpose, category, last_access, jkt)
+                  subject, grant_public_id, purpose, category, last_access, jkt, sealed)
 
 
 def presented_token() -> tuple[str, str] | None:
@@ -147,7 +174,8 @@ def current_caller() -> Caller | None:
     cached = g.get("vv_caller")  # (token, caller) for this request only, never stored
     if cached is not None and cached[0] == token_string:
         return cached[1]
-    caller = lookup(get_db(), token_string)
+    view = current_app.view_functions.get(request.endpoint)
+    caller = lookup(get_db(), token_string, with_vault=getattr(view, "vv_reads_vault", False))
     g.vv_caller = (token_string, caller)
     return caller
 

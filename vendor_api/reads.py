@@ -40,7 +40,12 @@ def read_profile(db: Session, keys: KeyService, caller: Caller, *, now: datetime
     """The customer's values this token may read now: only consented, filled fields, plus ``sub``."""
     grant = caller.grant_state
     allowed = permitted_fields(grant, "read", now=now, token_scopes=caller.scopes) & frozenset(VAULT_FIELDS)
-    values = records.read_fields(db, keys, caller.account_id, allowed) if allowed else {}
+    if not allowed:
+        values = {}
+    elif caller.sealed is not None:  # fetched with the token (protector.reads_vault)
+        values = records.open_rows(keys, caller.account_id, caller.sealed, allowed)
+    else:
+        values = records.read_fields(db, keys, caller.account_id, allowed)
     values = {k: v for k, v in values.items() if k in allowed and v is not None}
     touch(db, caller, now)
     ledger.append(db, type="read", actor=caller.client_id, actor_role="vendor", chain=caller.account_public_id,

@@ -13,7 +13,7 @@ from vault import clock
 
 from .documenting import error_documenter, no_store
 from .context import get_db, instance, statement_wise
-from .protector import CUSTOMER, caller, require_oauth
+from .protector import CUSTOMER, caller, reads_vault, require_oauth
 from .reads import app_summary, read_consent, read_profile, read_terms
 from .schemas import AppSchema, ConsentSchema, MeSchema, ProblemSchema, TermsSchema
 
@@ -37,6 +37,7 @@ blp.after_request(no_store)
 @blp.response(200, MeSchema)
 @require_oauth(CUSTOMER)
 @statement_wise
+@reads_vault
 def me():
     """The customer's consented fields.
 

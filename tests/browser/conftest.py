@@ -61,7 +61,7 @@ def serve(database_url: str, instance_path: Path, **overrides):
 
     def stop():
         thread.stop()
-        app.extensions["vrm"].engine.dispose()
+        app.extensions["vrm"].dispose()
     return LiveServer(url=url, port=thread.port, app=app), stop
 
 

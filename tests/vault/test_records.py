@@ -55,7 +55,7 @@ def test_raw_database_holds_no_plaintext(fresh_database, tmp_path):
         records.write_fields(db, inst.keys, customer, PROFILE)
         db.commit()
         raw = _table_bytes(db)
-    inst.engine.dispose()
+    inst.dispose()
     if fresh_database.schema is None:
         path = Path(inst.engine.url.database)
         raw += b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))

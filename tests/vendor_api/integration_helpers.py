@@ -95,4 +95,4 @@ def committing_app(fresh_database, instance_path):
     try:
         yield application, application.extensions["vrm"], ctx_for(application)
     finally:
-        application.extensions["vrm"].engine.dispose()
+        application.extensions["vrm"].dispose()

@@ -81,7 +81,7 @@ def live_server(fresh_database, instance_path):
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        application.extensions["vrm"].engine.dispose()
+        application.extensions["vrm"].dispose()
 
 
 def _csrf(html: str) -> str:

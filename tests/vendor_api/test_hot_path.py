@@ -82,4 +82,4 @@ def test_a_read_whose_answer_then_fails_is_still_in_the_log(fresh_database, tmp_
     monkeypatch.setattr(schemas.MeSchema, "dump", broken_dump)
     assert _me(client, token).status_code == 500
     assert entries() == 2
-    inst.engine.dispose()
+    inst.dispose()

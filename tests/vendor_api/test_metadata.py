@@ -44,4 +44,4 @@ def test_sec05_issuer_follows_the_configured_base_url(database_url, instance_pat
         assert data["issuer"] == "https://vault.example"
         assert data["token_endpoint"] == "https://vault.example/oauth/token"
     finally:
-        application.extensions["vrm"].engine.dispose()
+        application.extensions["vrm"].dispose()

@@ -23,7 +23,7 @@ def _app_with_data(database, instance):
         account = sign_up(db, "keys@example.com", STRONG_PASSWORD)
         records.write_fields(db, inst.keys, account, {"given_name": "Keyed"})
         db.commit()
-    inst.engine.dispose()
+    inst.dispose()
     return app
 
 
@@ -35,7 +35,7 @@ def test_first_run_creates_folder_database_secret_and_private_keyring(fresh_data
         assert mode == 0o600, (name, oct(mode))
     assert app.secret_key and len(app.secret_key) >= 32
     assert app.test_client().get("/readyz").get_json()["status"] == "ok"
-    app.extensions["vrm"].engine.dispose()
+    app.extensions["vrm"].dispose()
 
 
 def test_missing_keyring_in_front_of_data_is_refused_not_recreated(fresh_database, tmp_path):
@@ -53,7 +53,7 @@ def test_wrong_keyring_is_a_clear_error(fresh_database, tmp_path):
     _app_with_data(fresh_database, instance)
     ring = json.loads((instance / "keyring.json").read_text())
     other = make_test_app(f"sqlite:///{tmp_path / 'other.sqlite3'}", tmp_path / "other", auto_migrate=True)
-    other.extensions["vrm"].engine.dispose()
+    other.extensions["vrm"].dispose()
     (instance / "keyring.json").write_text((tmp_path / "other" / "keyring.json").read_text())
     with pytest.raises(StartupError) as caught:
         make_test_app(fresh_database.url, instance)
@@ -124,7 +124,7 @@ def test_env_key_provider_reads_the_keyring_from_the_environment(fresh_database,
                         key_provider="env", keyring=ring.dumps())
     assert app.extensions["vrm"].keys.active_kek_id == ring.active_kek()[0]
     assert not (tmp_path / "inst" / "keyring.json").exists()
-    app.extensions["vrm"].engine.dispose()
+    app.extensions["vrm"].dispose()
 
 
 def test_cli_prints_one_sentence_and_no_traceback(tmp_path):
@@ -143,7 +143,7 @@ def test_forwarded_headers_are_trusted_only_behind_a_configured_proxy(database_u
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "vault.example", "X-Forwarded-For": "203.0.113.9"}
     metadata = app.test_client().get("/.well-known/oauth-authorization-server", headers=forwarded).get_json()
     assert metadata["issuer"] == issuer
-    app.extensions["vrm"].engine.dispose()
+    app.extensions["vrm"].dispose()
 
 
 def test_proxy_hops_out_of_range():
@@ -159,4 +159,4 @@ def test_the_default_sqlite_database_is_private_too(tmp_path):
     files = [p for p in instance.iterdir() if p.name.startswith("vault.sqlite3")]
     assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), \
         [(p.name, oct(stat.S_IMODE(p.stat().st_mode))) for p in files]
-    app.extensions["vrm"].engine.dispose()
+    app.extensions["vrm"].dispose()
