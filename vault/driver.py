@@ -61,70 +61,34 @@ class DriverStatement:
             self._plans[dialect.name] = plan
         return plan
 
-    def _parameters(self, connection: Connection, plan: _Plan, params: dict | None):
+    def execute(self, connection: Connection, params: dict | None = None) -> list[tuple]:
+        """Run once with ``params``; returns the rows (empty for a statement without any)."""
+        dialect = connection.dialect
+        plan = self._plan(dialect)
         values = plan.compiled.construct_params(params or {})
         for name, processor in plan.bind:
             values[name] = processor(values[name])
         parameters = tuple(values[name] for name in plan.positional) if plan.positional is not None else values
         for listener in connection.dispatch.before_cursor_execute:
             listener(connection, None, plan.sql, parameters, None, False)
-        return parameters
-
-    @staticmethod
-    def _converted(plan: _Plan, rows: list) -> list[tuple]:
+        dbapi_connection = connection.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(plan.sql, parameters)
+            rows = cursor.fetchall() if plan.returns_rows else []
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(plan.sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from exc
+        finally:
+            cursor.close()
         if plan.convert_rows:
             processors = plan.result
             rows = [tuple(value if p is None else p(value) for p, value in zip(processors, row)) for row in rows]
         return rows
 
-    def execute(self, connection: Connection, params: dict | None = None) -> list[tuple]:
-        """Run once with ``params``; returns the rows (empty for a statement without any)."""
-        return execute_together(connection, [(self, params)])[0]
-
     def first(self, connection: Connection, params: dict | None = None) -> tuple | None:
         rows = self.execute(connection, params)
         return rows[0] if rows else None
-
-
-def execute_together(connection: Connection, calls: list[tuple[DriverStatement, dict | None]]) -> list[list[tuple]]:
-    """Run several statements, in order, and return each one's rows.
-
-    On PostgreSQL (psycopg) the statements go out in one pipeline: one round trip for all of
-    them instead of one each. So only statements that do not depend on each other's results
-    belong together; in autocommit they also share one implicit transaction (an error undoes
-    them all). Elsewhere they simply run one after the other.
-    """
-    dialect = connection.dialect
-    work = []
-    for statement, params in calls:
-        plan = statement._plan(dialect)
-        work.append((plan, statement._parameters(connection, plan, params)))
-    dbapi_connection = connection.connection.dbapi_connection
-    pipelined = len(work) > 1 and hasattr(dbapi_connection, "pipeline")
-    cursors, results = [], []
-    plan = parameters = None
-    try:
-        if pipelined:
-            with dbapi_connection.pipeline():
-                for plan, parameters in work:
-                    cursor = dbapi_connection.cursor()
-                    cursors.append(cursor)
-                    cursor.execute(plan.sql, parameters)
-                for (plan, parameters), cursor in zip(work, cursors):
-                    results.append(cursor.fetchall() if plan.returns_rows else [])
-        else:
-            for plan, parameters in work:
-                cursor = dbapi_connection.cursor()
-                cursors.append(cursor)
-                cursor.execute(plan.sql, parameters)
-                results.append(cursor.fetchall() if plan.returns_rows else [])
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, dbapi_connection, cursors[-1] if cursors else None)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(plan.sql, parameters, exc, dialect.loaded_dbapi.Error,
-                                  connection_invalidated=lost, dialect=dialect) from exc
-    finally:
-        for cursor in cursors:
-            cursor.close()
-    return [DriverStatement._converted(plan, rows) for (plan, _p), rows in zip(work, results)]

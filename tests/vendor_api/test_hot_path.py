@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from consent.ledger import LedgerEntry
 from tests.conftest import STRONG_PASSWORD, make_test_app
 
-from .conftest import direct_token
+from .conftest import PROFILE, direct_token, recorded_statements
 
 
 @pytest.fixture
@@ -47,6 +47,28 @@ def test_the_api_opens_no_cookie_session_while_the_portal_does(client, token):
     client.set_cookie("vv_session", "tampered-or-stale")
     assert "Set-Cookie" not in _me(client, token).headers  # not even read, so never rewritten
     assert "vv_session=" in client.get("/login").headers.get("Set-Cookie", "")
+
+
+def test_a_vendor_read_is_one_look_up_and_one_append_on_postgresql(client, app, token, db):
+    """Token, grant and ciphertexts come in one statement (protector.reads_vault), the entry in
+    another; SQLite, in-process, reads the records by themselves and appends in three steps."""
+    assert _me(client, token).status_code == 200  # the first read also notes the grant's last access
+    with recorded_statements(app) as seen:
+        body = _me(client, token).get_json()
+    assert body["given_name"] == PROFILE["given_name"] and "birth_date" not in body
+    work = [s for s in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+    if db.get_bind().dialect.name == "postgresql":
+        assert len(work) == 2, work
+        assert "oauth_tokens" in work[0] and "vault_records" in work[0] and "vv_ledger_append" in work[1]
+    else:
+        assert len(work) == 5, work
+        assert "vault_records" in work[1] and "vault_records" not in work[0]
+
+
+def test_a_customer_with_an_empty_vault_reads_as_just_sub(client, db, app, customer, vendor):
+    token = direct_token(db, app, customer, vendor, ["profile.name"])
+    response = _me(client, token)
+    assert response.status_code == 200 and list(response.get_json()) == ["sub"]
 
 
 def test_the_three_customer_reads_are_marked_to_commit_their_entry_first(app):
