@@ -131,6 +131,57 @@ def make_statement_engine(engine: Engine) -> Engine | None:
     return make_engine(engine.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
 
 
+class StatementSession:
+    """What a statement-wise request (a vendor read) uses of a ``Session``, over one plain
+    pooled ``Connection``: ``connection()``, Core ``execute``/``scalar``, ``commit``,
+    ``rollback``, ``close``.
+
+    The ORM session's own bookkeeping (state machine, identity map, autobegin) around one pool
+    checkout cost a vendor read ~30 µs, more than its token look-up's SQL on SQLite
+    (bench/RESULTS.md). There are no ORM objects here: ``get``, ``add`` and ``scalars`` of
+    entities are deliberately absent, so a view that needs them fails loudly in its tests
+    instead of quietly reading columns as objects.
+    """
+
+    __slots__ = ("_engine", "_connection")
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._connection = None
+
+    def connection(self):
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._engine.connect()
+            connection.begin()  # as Session does: commit() below then commits at the driver
+        return connection
+
+    def get_bind(self) -> Engine:
+        return self._engine
+
+    def execute(self, statement, params=None):
+        return self.connection().execute(statement, params)
+
+    def scalar(self, statement, params=None):
+        return self.connection().scalar(statement, params)
+
+    def in_transaction(self) -> bool:
+        return self._connection is not None and self._connection.in_transaction()
+
+    def commit(self) -> None:
+        if self._connection is not None and self._connection.in_transaction():
+            self._connection.commit()
+
+    def rollback(self) -> None:
+        if self._connection is not None and self._connection.in_transaction():
+            self._connection.rollback()
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()  # rolls back whatever is still open, and checks the connection in
+
+
 @contextmanager
 def unit_of_work(sessions: sessionmaker) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back on any error: what a CLI

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate
 from .config import Settings
-from .db import make_engine, make_session_factory, make_statement_engine
+from .db import StatementSession, make_engine, make_session_factory, make_statement_engine
 from .errors import ConfigError
 from .keyops import has_wrapped_keys, sample_check
 from .keys.local import create_private_file
@@ -35,28 +35,26 @@ class Instance:
     keys: KeyService
     signing: SigningKeyring
     secret_key: str
-    _statement_sessions: sessionmaker[Session] | None = None
     _statement_engine: Engine | None = None
 
-    @property
-    def statement_sessions(self) -> sessionmaker[Session]:
-        """Sessions whose statements each commit alone (vault.db.make_statement_engine); on
-        SQLite, ordinary sessions.
+    def statement_session(self) -> Session | StatementSession:
+        """A session for a statement-wise request (``vendor_api.context.statement_wise``): on
+        PostgreSQL over an engine whose statements each commit alone
+        (:func:`vault.db.make_statement_engine`); on SQLite over the ordinary engine. Either way
+        a :class:`vault.db.StatementSession`, not an ORM session.
 
         Only while ``sessions`` is the instance's own: where it was rebound (the test suite binds
         it to one rolled-back transaction), statement-wise work goes there too.
         """
         if self.sessions.kw.get("bind") is not self.engine:
-            return self.sessions
-        if self._statement_sessions is None:
-            self._statement_engine = make_statement_engine(self.engine)
-            self._statement_sessions = (make_session_factory(self._statement_engine)
-                                        if self._statement_engine is not None else self.sessions)
-        return self._statement_sessions
+            return self.sessions()
+        if self._statement_engine is None:
+            self._statement_engine = make_statement_engine(self.engine) or self.engine
+        return StatementSession(self._statement_engine)
 
     def dispose(self) -> None:
         """Close every pooled database connection of this instance (both engines)."""
-        if self._statement_engine is not None:
+        if self._statement_engine is not None and self._statement_engine is not self.engine:
             self._statement_engine.dispose()
         self.engine.dispose()
 

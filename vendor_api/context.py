@@ -40,7 +40,7 @@ def get_db() -> Session:
     if db is None:
         inst = current_app.extensions["vrm"]
         view = current_app.view_functions.get(request.endpoint) if request else None
-        db = g.db = (inst.statement_sessions if getattr(view, "vv_statement_wise", False) else inst.sessions)()
+        db = g.db = inst.statement_session() if getattr(view, "vv_statement_wise", False) else inst.sessions()
     return db
 
 
@@ -49,7 +49,7 @@ def statement_wise(view):
     entry (plus, before it, at most the grant's last-access hint): that write is committed as
     soon as the view returns, before the response is serialised.
 
-    On PostgreSQL their session is in autocommit (``Instance.statement_sessions``), which drops a
+    On PostgreSQL their session is in autocommit (``Instance.statement_session``), which drops a
     transaction's BEGIN and COMMIT round trips from the API's hottest calls; on SQLite the commit
     lets the writer lock go before the response is built instead of after. The entry is durable
     before the answer leaves, as before; but an error after it no longer takes it back, so the
