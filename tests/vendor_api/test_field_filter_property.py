@@ -14,6 +14,7 @@ from vault import records
 from vault.models import Account
 from vault.schemas import VAULT_FIELDS
 from vendor_api import tokens
+from vendor_api.schemas import MeSchema
 
 from .conftest import ctx_for, make_vendor
 
@@ -67,5 +68,6 @@ def test_sec16_me_holds_exactly_the_filled_permitted_fields(app, db, keys, clien
     assert set(body) == {"sub"} | (allowed & set(filled) & set(VAULT_FIELDS))
     assert "notes" not in body
     assert all(value is not None for value in body.values())
+    assert MeSchema().dump(body) == body  # /me skips the dump (resources._already_in_shape)
     for name in set(body) - {"sub"}:
         assert body[name] == records.read_fields(db, keys, customer.id, {name})[name]

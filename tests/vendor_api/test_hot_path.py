@@ -80,7 +80,6 @@ def test_a_read_whose_answer_then_fails_is_still_in_the_log(fresh_database, tmp_
     """The entry is committed before the response is built (never the other way round: no answer
     leaves without its entry). On PostgreSQL it commits by itself, on SQLite right after the view."""
     from vault import accounts
-    from vendor_api import schemas
     from vendor_api.cli import demo_step
 
     app = make_test_app(fresh_database.url, tmp_path / "instance", auto_migrate=True)
@@ -99,9 +98,112 @@ def test_a_read_whose_answer_then_fails_is_still_in_the_log(fresh_database, tmp_
     client = app.test_client()
     assert _me(client, token).status_code == 200 and entries() == 1
 
-    def broken_dump(self, *args, **kwargs):
-        raise RuntimeError("serialising failed")
-    monkeypatch.setattr(schemas.MeSchema, "dump", broken_dump)
+    answer, failed = app.json.response, []
+
+    def fails_once(*args, **kwargs):  # serialising the answer breaks; the problem answer still works
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("serialising failed")
+        return answer(*args, **kwargs)
+    monkeypatch.setattr(app.json, "response", fails_once)
     assert _me(client, token).status_code == 500
     assert entries() == 2
     inst.dispose()
+
+
+@pytest.fixture
+def committing_app(fresh_database, tmp_path):
+    """An app over a database of its own, so that its read endpoints use their own sessions
+    (``Instance.statement_session``) instead of the suite's one rolled-back transaction."""
+    app = make_test_app(fresh_database.url, tmp_path / "instance", auto_migrate=True)
+    yield app
+    app.extensions["vrm"].dispose()
+
+
+def test_the_read_endpoints_answer_and_log_through_their_own_sessions(committing_app):
+    from consent import grants
+    from consent.models import Grant
+    from vault import accounts
+    from vendor_api.cli import demo_step
+    from vendor_api.context import consent_context
+
+    app, inst = committing_app, committing_app.extensions["vrm"]
+    with app.test_request_context(), inst.sessions() as db:
+        customer = accounts.sign_up(db, "statement@example.com", STRONG_PASSWORD)
+        token = demo_step(db, inst, customer)["access_token"]
+        db.commit()
+        chain, customer_id = customer.public_id, customer.id
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def reads() -> list[str]:
+        with inst.sessions() as db:
+            return [e.data["details"]["endpoint"] for e in db.scalars(
+                select(LedgerEntry).where(LedgerEntry.chain == chain, LedgerEntry.type == "read")
+                .order_by(LedgerEntry.seq))]
+
+    me = client.get("/api/v1/me", headers=auth)
+    assert me.status_code == 200 and me.get_json()["sub"].startswith("sub_")
+    assert client.get("/api/v1/me/consent", headers=auth).get_json()["status"] == "active"
+    assert client.get("/api/v1/me/terms", headers=auth).status_code == 200
+    assert reads() == ["me", "consent", "terms"]
+    with inst.sessions() as db:  # the first read noted the grant's last access
+        assert db.scalar(select(Grant.last_access_at).where(Grant.account_id == customer_id)) is not None
+
+    with app.test_request_context(), inst.sessions() as db:
+        grant = db.scalar(select(Grant).where(Grant.account_id == customer_id))
+        grants.revoke(db, consent_context(), grant, db.get(accounts.Account, customer_id))
+        db.commit()
+    assert client.get("/api/v1/me", headers=auth).status_code == 401
+    assert reads() == ["me", "consent", "terms"]  # a refused call reads nothing and logs no read
+
+
+def test_a_statement_session_keeps_what_it_commits(committing_app):
+    """The DPoP replay cache (the other write a read endpoint can make) through the same kind of
+    session: a committed proof stays spent; on SQLite an uncommitted one is undone at close, on
+    PostgreSQL each statement has committed by itself already."""
+    from vault.clock import utcnow
+    from vault.db import StatementSession
+    from vendor_api import dpop
+
+    inst, now = committing_app.extensions["vrm"], utcnow()
+    first, second = dpop.Proof("k" * 43, "jti-kept", now), dpop.Proof("k" * 43, "jti-dropped", now)
+    db = inst.statement_session()
+    assert isinstance(db, StatementSession)
+    assert dpop.remember(db, first, now=now) is True
+    assert dpop.remember(db, first, now=now) is False
+    db.commit()
+    assert dpop.remember(db, second, now=now) is True
+    db.close()
+    db = inst.statement_session()
+    try:
+        assert dpop.remember(db, first, now=now) is False
+        assert dpop.remember(db, second, now=now) is (inst.engine.dialect.name == "sqlite")
+    finally:
+        db.close()
+
+
+def _structure(schema) -> dict:
+    """{field: nested structure or None} of a marshmallow schema, by the names it reads/writes."""
+    from marshmallow import fields as mf
+    out = {}
+    for name, field in schema.fields.items():
+        inner = field.inner if isinstance(field, mf.List) else field
+        out[field.data_key or name] = _structure(inner.schema) if isinstance(inner, mf.Nested) else None
+    return out
+
+
+def test_me_bodies_are_what_the_schema_would_dump():
+    """/me answers its values without MeSchema's dump (resources._already_in_shape): that is only
+    right while every value the vault accepts comes out of the dump unchanged."""
+    from tests.vault.test_schemas import VALUES
+    from vault.schemas import VAULT_FIELDS, VaultValuesSchema, validate_values
+    from vendor_api.schemas import MeSchema
+
+    stored, errors = validate_values({**VALUES, "sizes": {"clothing": "M", "shoe": {"system": "EU", "value": 39}}})
+    assert not errors
+    body = {"sub": "sub_x", **{k: v for k, v in stored.items() if k in VAULT_FIELDS and v is not None and k != "notes"}}
+    assert MeSchema().dump(body) == body
+    # ...and nothing the vault can hold is missing from the answer's schema, at any depth.
+    readable = {k: v for k, v in _structure(VaultValuesSchema()).items() if k != "notes"}
+    assert readable == {k: v for k, v in _structure(MeSchema()).items() if k != "sub"}
