@@ -169,11 +169,11 @@ class StatementSession:
         return self._connection is not None and self._connection.in_transaction()
 
     def commit(self) -> None:
-        if self._connection is not None and self._connection.in_transaction():
+        if self._connection is not None:  # Connection.commit/rollback do nothing outside a transaction
             self._connection.commit()
 
     def rollback(self) -> None:
-        if self._connection is not None and self._connection.in_transaction():
+        if self._connection is not None:
             self._connection.rollback()
 
     def close(self) -> None:

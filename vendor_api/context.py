@@ -35,12 +35,17 @@ def consent_context() -> ConsentContext:
     return ConsentContext(signing=inst.signing, pairwise_secret=secret, issuer_url=base_url())
 
 
+def current_view():
+    """The view function this request is routed to (None outside a request or when unrouted):
+    where per-view marks such as :func:`statement_wise` are read."""
+    return current_app.view_functions.get(request.endpoint) if request else None
+
+
 def get_db() -> Session:
     db = g.get("db")
     if db is None:
         inst = current_app.extensions["vrm"]
-        view = current_app.view_functions.get(request.endpoint) if request else None
-        db = g.db = inst.statement_session() if getattr(view, "vv_statement_wise", False) else inst.sessions()
+        db = g.db = inst.statement_session() if getattr(current_view(), "vv_statement_wise", False) else inst.sessions()
     return db
 
 

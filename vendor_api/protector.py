@@ -16,7 +16,7 @@ refused. The binding comes with the same look-up row, so plain bearer tokens cos
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from authlib.integrations.flask_oauth2 import ResourceProtector as _ResourceProtector
@@ -24,7 +24,7 @@ from authlib.integrations.flask_oauth2 import current_token, token_authenticated
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy import bindparam, select, true
 from sqlalchemy.dialects.postgresql import array_agg
 from werkzeug.exceptions import abort
@@ -35,7 +35,7 @@ from vault.driver import DriverStatement
 from vault.models import Account, DataKey, VaultRecord
 
 from . import dpop
-from .context import base_url, get_db
+from .context import base_url, current_view, get_db
 from .credentials import ACCESS_PREFIX, digest
 from .models import Token
 from .problems import problem
@@ -75,7 +75,7 @@ class Caller:
     #: The customer's sealed vault rows (field, version, ciphertext, kek_id, wrapped data key),
     #: fetched with the look-up for views marked :func:`reads_vault`; None when not fetched.
     #: Still ciphertext: nothing is opened before the policy has decided.
-    sealed: tuple | None = None
+    sealed: tuple | None = field(default=None, repr=False)  # kept out of any repr: bulky, and no one's business
 
     def get_scope(self) -> str:
         return " ".join(self.scopes)
@@ -148,8 +148,8 @@ def lookup(db, token_string: str, *, with_vault: bool = False) -> Caller | None:
         row = _BY_HASH_WITH_VAULT.first(connection, params)
         if row is not None:
             row, (fields, versions, ciphertexts, kek_id, wrapped) = row[:_LOOKED_UP], row[_LOOKED_UP:]
-            sealed = tuple((field, version, ciphertext, kek_id, wrapped)
-                           for field, version, ciphertext in zip(fields or (), versions or (), ciphertexts or ()))
+            sealed = tuple((name, version, ciphertext, kek_id, wrapped)
+                           for name, version, ciphertext in zip(fields or (), versions or (), ciphertexts or ()))
     else:
         row = _BY_HASH.first(connection, params)
     if row is None:
@@ -183,8 +183,7 @@ def current_caller() -> Caller | None:
     cached = g.get("vv_caller")  # (token, caller) for this request only, never stored
     if cached is not None and cached[0] == token_string:
         return cached[1]
-    view = current_app.view_functions.get(request.endpoint)
-    caller = lookup(get_db(), token_string, with_vault=getattr(view, "vv_reads_vault", False))
+    caller = lookup(get_db(), token_string, with_vault=getattr(current_view(), "vv_reads_vault", False))
     g.vv_caller = (token_string, caller)
     return caller
 

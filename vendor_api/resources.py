@@ -31,6 +31,7 @@ _ERRORS = {401: "Missing, unknown, expired or revoked token, or consent ended (s
 
 
 _document_errors = error_documenter(blp, _ERRORS)()
+blp.after_request(no_store)
 
 
 def _already_in_shape(view):
@@ -46,7 +47,6 @@ def _already_in_shape(view):
     def answered(*args, **kwargs):
         return current_app.json.response(view(*args, **kwargs))
     return answered
-blp.after_request(no_store)
 
 
 @blp.route("/me")
