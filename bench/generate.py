@@ -81,9 +81,12 @@ def generate(inst, *, customers: int, apps: int, grants_per_customer: int, ledge
                 "service", "consent", json.dumps(SCOPES), START, True) for i in app_ids))
         acct_ids = range(first_acct, first_acct + customers)
         public = {i: f"c_bench{i:08d}" for i in acct_ids}
-        _copy(conn, "accounts", ["id", "public_id", "email", "password_hash", "role", "is_active", "created_at",
-                                 "password_changed_at"],
-              ((i, public[i], f"bench{i}@bench.example", pw_hash, "customer", True, START, START) for i in acct_ids))
+        emails = inst.login_emails
+        _copy(conn, "accounts", ["id", "public_id", "email_lookup", "email_sealed", "password_hash", "role",
+                                 "is_active", "created_at", "password_changed_at"],
+              ((i, public[i], emails.lookup(f"bench{i}@bench.example"),
+                emails.seal("account|" + public[i], f"bench{i}@bench.example"), pw_hash, "customer", True, START,
+                START) for i in acct_ids))
         timings["accounts"] = _seconds(t0)
 
         t0 = time.perf_counter()

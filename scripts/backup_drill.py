@@ -267,7 +267,7 @@ def prove(settings: Settings, expected: dict | None = None) -> Proof:
         with inst.sessions() as db:
             keys = keyops.check_data_keys(db, inst.keys)
             proof.data_keys_checked = keys.checked
-            proof.problems += [f"customer {aid}: data key does not unwrap" for aid, _ in keys.failures[:10]]
+            proof.problems += [f"{label}: key does not unwrap" for label, _ in keys.failures[:10]]
             for account_id, values in records.read_every_customer(db, inst.keys):
                 if isinstance(values, Exception):
                     proof.problems.append(f"customer {account_id}: data does not read back")

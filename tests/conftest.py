@@ -15,9 +15,8 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
 
-from vault import migrate
+from vault import login_emails, migrate
 from vault.db import make_engine
 
 PG_URL = os.environ.get("VAULT_TEST_DATABASE_URL", "").strip()
@@ -78,6 +77,11 @@ def instance_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("instance")
 
 
+def lookup(db, address: str) -> str:
+    """The keyed hash an address is stored under: how a test finds a row by its login address."""
+    return login_emails.of_session(db).lookup(address)
+
+
 def make_test_app(database_url: str, instance_path: Path, **overrides):
     from web import create_app
     config = {"database_url": database_url, "instance_path": instance_path, "auto_migrate": False,
@@ -93,8 +97,7 @@ def app(database_url, instance_path):
     inst = application.extensions["vrm"]
     conn = inst.engine.connect()
     outer = conn.begin()
-    inst.sessions = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
-                                 expire_on_commit=False)
+    inst.sessions = inst.sessions_on(conn, join_transaction_mode="create_savepoint")
     yield application
     outer.rollback()
     conn.close()

@@ -24,7 +24,6 @@ from datetime import timedelta
 import pyotp
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker as orm_sessionmaker
 
 from consent import cases, grants, intents, ledger
 from consent.models import VendorMember
@@ -240,7 +239,7 @@ def matrix_app(database_url, instance_path):
     inst = application.extensions["vrm"]
     conn = inst.engine.connect()
     outer = conn.begin()
-    inst.sessions = orm_sessionmaker(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    inst.sessions = inst.sessions_on(conn, join_transaction_mode="create_savepoint")
     yield application
     outer.rollback()
     conn.close()

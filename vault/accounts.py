@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import login_emails
 from .clock import utcnow
 from .errors import AccountError, ValidationFailed
 from .models import ROLES, Account, LoginSession
@@ -20,8 +21,7 @@ LOGIN_FAILED = "That email and password do not match an account."
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
-def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
+normalise_email = login_emails.normalise
 
 
 def email_problem(email: str) -> str | None:
@@ -31,7 +31,8 @@ def email_problem(email: str) -> str | None:
 
 
 def find_by_email(db: Session, email: str) -> Account | None:
-    return db.scalar(select(Account).where(Account.email == normalise_email(email)))
+    """Found by the keyed hash of the address: nothing is decrypted to look for it."""
+    return db.scalar(select(Account).where(Account.email_lookup == login_emails.of_session(db).lookup(email)))
 
 
 def sign_up(db: Session, email: str, password: str, *, role: str = "customer",
@@ -53,7 +54,8 @@ def sign_up(db: Session, email: str, password: str, *, role: str = "customer",
         errors["email"] = ["An account with this email cannot be created. If it is yours, log in."]
     if errors:
         raise ValidationFailed(errors)
-    account = Account(email=email, password_hash=hash_password(password), role=role, locale=locale)
+    account = Account(password_hash=hash_password(password), role=role, locale=locale)
+    login_emails.of_session(db).assign(account, email)
     try:
         with db.begin_nested():
             db.add(account)

@@ -111,8 +111,9 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"connection lost while idle: {type(exc).__name__}") from exc
 
 
-def make_session_factory(bind) -> sessionmaker[Session]:
-    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+def make_session_factory(bind, *, info: dict | None = None, **options) -> sessionmaker[Session]:
+    """``info`` is given to every session (an instance passes its login-email key this way)."""
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, info=info, **options)
 
 
 def make_statement_engine(engine: Engine) -> Engine | None:

@@ -23,6 +23,7 @@ from .keyops import has_wrapped_keys, sample_check
 from .keys.local import create_private_file
 from .keys.service import KeyService, open_key_service
 from .keys.signing import SigningKeyring
+from .login_emails import SESSION_INFO_KEY, LoginEmails
 
 log = logging.getLogger("vault")
 
@@ -35,7 +36,13 @@ class Instance:
     keys: KeyService
     signing: SigningKeyring
     secret_key: str
+    login_emails: LoginEmails
     _statement_engine: Engine | None = None
+
+    def sessions_on(self, bind, **options) -> sessionmaker[Session]:
+        """A session factory on another bind (a connection, another engine) whose sessions still
+        carry this instance's login-email key, so ``Account.email`` can be read through them."""
+        return make_session_factory(bind, info={SESSION_INFO_KEY: self.login_emails}, **options)
 
     def statement_session(self) -> Session | StatementSession:
         """A session for a statement-wise request (``vendor_api.context.statement_wise``): on
@@ -126,21 +133,27 @@ def _signing(settings: Settings) -> SigningKeyring:
     return SigningKeyring.load_or_create(settings.effective_signing_key_path)
 
 
-def _prepare(settings: Settings, engine: Engine) -> KeyService:
-    """Bring the schema up to date and open the keys, refusing keys that do not fit the data."""
-    if settings.auto_migrate:
-        try:
-            migrate.upgrade(engine)
-        except SQLAlchemyError as exc:
-            raise ConfigError(f"Migrating the database failed: {str(exc).splitlines()[0]}") from None
-    elif migrate.pending(engine):
-        raise ConfigError("The database is not at the newest schema: run `flask --app wsgi vault db upgrade`.")
+def _prepare(settings: Settings, engine: Engine) -> tuple[KeyService, LoginEmails]:
+    """Open the keys, refusing keys that do not fit the data, then bring the schema up to date.
+
+    Keys first: a migration may seal data that was stored in the clear (0014, login addresses),
+    and nothing should be migrated under a keyring that is not this data's.
+    """
     with make_session_factory(engine)() as db:
         existing_data = "data_keys" in inspect(engine).get_table_names() and has_wrapped_keys(db)
         keys = open_key_service(settings, may_create=not existing_data)
         if existing_data and (problem := sample_check(db, keys)):
             raise ConfigError(problem + " Start with the keyring this data was written with.")
-    return keys
+    if settings.auto_migrate:
+        try:
+            migrate.upgrade(engine, keys=keys)
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"Migrating the database failed: {str(exc).splitlines()[0]}") from None
+    elif migrate.pending(engine):
+        raise ConfigError("The database is not at the newest schema: run `flask --app wsgi vault db upgrade`.")
+    with engine.begin() as conn:
+        login_emails = LoginEmails.open_or_create(conn, keys)
+    return keys, login_emails
 
 
 def open_instance(settings: Settings) -> Instance:
@@ -149,9 +162,10 @@ def open_instance(settings: Settings) -> Instance:
     engine = _open_database(settings)
     log.info("Database: %s", safe_url(settings.effective_database_url))
     try:
-        keys = _prepare(settings, engine)
+        keys, login_emails = _prepare(settings, engine)
     except BaseException:
         engine.dispose()
         raise
-    return Instance(settings=settings, engine=engine, sessions=make_session_factory(engine), keys=keys,
-                    signing=_signing(settings), secret_key=secret)
+    return Instance(settings=settings, engine=engine,
+                    sessions=make_session_factory(engine, info={SESSION_INFO_KEY: login_emails}), keys=keys,
+                    signing=_signing(settings), secret_key=secret, login_emails=login_emails)

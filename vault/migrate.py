@@ -19,10 +19,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 727_466_111
 
 
-def alembic_config(connection=None) -> Config:
+def alembic_config(connection=None, keys=None) -> Config:
+    """``keys`` (a :class:`vault.keys.service.KeyService`) is for revisions that move data into
+    sealed form, such as 0014 (login addresses); they refuse to run over rows without it."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["keys"] = keys
     return cfg
 
 
@@ -41,15 +44,15 @@ def _locked(engine: Engine):
                 conn.commit()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, keys=None) -> None:
     with _locked(engine) as conn:
-        command.upgrade(alembic_config(conn), revision)
+        command.upgrade(alembic_config(conn, keys), revision)
         conn.commit()
 
 
-def downgrade(engine: Engine, revision: str) -> None:
+def downgrade(engine: Engine, revision: str, *, keys=None) -> None:
     with _locked(engine) as conn:
-        command.downgrade(alembic_config(conn), revision)
+        command.downgrade(alembic_config(conn, keys), revision)
         conn.commit()
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .clock import utcnow
 from .db import Base, UTCDateTime
+from .login_emails import SealedEmail
 
 ROLES = ("customer", "vendor", "officer")
 
@@ -18,10 +19,11 @@ def new_public_id() -> str:
     return "c_" + secrets.token_urlsafe(16)
 
 
-class Account(Base):
+class Account(SealedEmail, Base):
     """A person who logs in: a customer, a member of a vendor organisation, or a privacy officer.
 
-    The login email is account metadata (needed to log in and to write to the person); the
+    The login email is account metadata (needed to log in and to write to the person), stored as
+    a keyed hash to find it by and sealed bytes to read it from (:mod:`vault.login_emails`); the
     customer's personal data lives encrypted in :class:`VaultRecord`.
     """
 
@@ -29,7 +31,8 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email_lookup: Mapped[str] = mapped_column(String(64), unique=True)
+    email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="customer")
     locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
@@ -54,6 +57,12 @@ class Account(Base):
         # The portal stores a session token, not this id: see vault.sessions.
         return str(self.id)
 
+    def email_ref(self) -> str:
+        # The public id is given here rather than at flush when an address is sealed first.
+        if self.public_id is None:
+            self.public_id = new_public_id()
+        return "account|" + self.public_id
+
 
 class DataKey(Base):
     """A customer's data key, wrapped by a key-encryption key that lives outside the database.
@@ -65,6 +74,19 @@ class DataKey(Base):
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     kek_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rewrapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SystemKey(Base):
+    """An instance-wide key, wrapped by a key-encryption key like a customer's data key (and
+    re-wrapped with them on rotation). Today one: the login-email key (vault.login_emails)."""
+
+    __tablename__ = "system_keys"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kek_id: Mapped[str] = mapped_column(String(64))
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rewrapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

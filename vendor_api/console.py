@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import Grant, VendorApp, VendorMember, VendorOrg
 from consent.scopes import DPV_PURPOSES, SCOPES
-from vault import accounts
+from vault import accounts, login_emails
 from vault.clock import utcnow
 from vault.errors import NotFound, ValidationFailed
 from vault.models import Account
@@ -128,9 +128,11 @@ class MemberView:
 
 
 def members(db: Session, org_id: int) -> list[MemberView]:
-    rows = db.execute(select(VendorMember, Account.email).join(Account, Account.id == VendorMember.account_id)
-                      .where(VendorMember.org_id == org_id).order_by(Account.email)).all()
-    return [MemberView(m.id, m.account_id, email, m.role) for m, email in rows]
+    """The members by address (sorted here: addresses are sealed, the database cannot order them)."""
+    rows = db.execute(select(VendorMember, Account).join(Account, Account.id == VendorMember.account_id)
+                      .where(VendorMember.org_id == org_id)).all()
+    return sorted((MemberView(m.id, m.account_id, account.email, m.role) for m, account in rows),
+                  key=lambda view: (view.email, view.id))
 
 
 def _check_role(role: str) -> str:
@@ -150,13 +152,15 @@ def invite(db: Session, org: VendorOrg, *, email: str, role: str, invited_by: in
     if problem := accounts.email_problem(email):
         raise ValidationFailed({"email": [problem]})
     _check_role(role)
+    sealer = login_emails.of_session(db)
     already = db.scalar(select(VendorMember.id).join(Account, Account.id == VendorMember.account_id)
-                        .where(VendorMember.org_id == org.id, Account.email == email))
+                        .where(VendorMember.org_id == org.id, Account.email_lookup == sealer.lookup(email)))
     if already is not None:
         raise ValidationFailed({"email": ["This person is already a member."]})
     token = new_credential(INVITE_PREFIX)
-    row = VendorInvite(org_id=org.id, email=email, role=role, token_hash=digest(token), invited_by=invited_by,
+    row = VendorInvite(org_id=org.id, role=role, token_hash=digest(token), invited_by=invited_by,
                        created_at=now, expires_at=now + INVITE_TTL)
+    sealer.assign(row, email)
     db.add(row)
     db.flush()
     return row, token
@@ -195,7 +199,7 @@ def accept_invite(db: Session, row: VendorInvite, account: Account, *, now: date
     now = now or utcnow()
     if not row.is_open(now):
         raise NotFound("This invitation is no longer valid.")
-    if account.role != "vendor" or account.email != row.email:
+    if account.role != "vendor" or account.email_lookup != row.email_lookup:
         raise InviteMismatch("This invitation is for another account.")
     exists = db.scalar(select(VendorMember.id).where(VendorMember.org_id == row.org_id,
                                                      VendorMember.account_id == account.id))

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consent.models import VendorOrg  # noqa: F401 - the foreign keys below name its table
 from vault.clock import as_utc, utcnow
 from vault.db import Base, UTCDateTime
+from vault.login_emails import SealedEmail
 
 #: What a member may do in the console: owners also invite and remove members.
 ORG_ROLES = ("owner", "member")
 
 
-class VendorInvite(Base):
+class VendorInvite(SealedEmail, Base):
     """An owner's invitation for one email address to join the organisation in one role."""
 
     __tablename__ = "vendor_invites"
@@ -28,7 +29,9 @@ class VendorInvite(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("vendor_orgs.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(254))
+    #: The invited address, as a keyed hash and sealed (vault.login_emails), like accounts'.
+    email_lookup: Mapped[str] = mapped_column(String(64))
+    email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     role: Mapped[str] = mapped_column(String(16), default="member")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     invited_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True)
@@ -36,6 +39,9 @@ class VendorInvite(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def email_ref(self) -> str:
+        return "invite|" + self.token_hash
 
     def is_open(self, now: datetime) -> bool:
         return self.accepted_at is None and self.revoked_at is None and as_utc(self.expires_at) > now

@@ -41,7 +41,8 @@ def db_cli():
 @db_cli.command("upgrade")
 @with_appcontext
 def db_upgrade():
-    migrate.upgrade(current_app.extensions["vrm"].engine)
+    inst = current_app.extensions["vrm"]
+    migrate.upgrade(inst.engine, keys=inst.keys)
     click.echo("The database is at the newest schema.")
 
 
@@ -66,7 +67,8 @@ def keys_cli():
 @click.option("--rewrap-only", is_flag=True, help="Do not add a new key; re-wrap under the active one.")
 @with_appcontext
 def keys_rotate(rewrap_only):
-    """Add a new key-encryption key and re-wrap every data key under it (no data re-encrypted)."""
+    """Add a new key-encryption key and re-wrap every data key and system key under it (no data
+    re-encrypted)."""
     inst = current_app.extensions["vrm"]
     if not rewrap_only:
         kid = inst.keys.provider.rotate()
@@ -74,21 +76,21 @@ def keys_rotate(rewrap_only):
     with unit_of_work() as db:
         count = keyops.rewrap_all(db, inst.keys)
         ledger.record_key_rotation(db, inst, count)
-    click.echo(f"Re-wrapped {count} data key(s) under {inst.keys.active_kek_id}.")
+    click.echo(f"Re-wrapped {count} wrapped key(s) under {inst.keys.active_kek_id}.")
 
 
 @keys_cli.command("check")
 @with_appcontext
 def keys_check():
-    """Prove that every data key unwraps; exits 1 naming each one that does not."""
+    """Prove that every data key and system key unwraps; exits 1 naming each one that does not."""
     inst = current_app.extensions["vrm"]
     with unit_of_work() as db:
         result = keyops.check_data_keys(db, inst.keys)
-    for account_id, reason in result.failures:
-        click.echo(f"account {account_id}: {reason}", err=True)
+    for label, reason in result.failures:
+        click.echo(f"{label}: {reason}", err=True)
     if not result.ok:
-        fail(f"{len(result.failures)} of {result.checked} data key(s) do not unwrap.")
-    click.echo(f"All {result.checked} data key(s) unwrap.")
+        fail(f"{len(result.failures)} of {result.checked} wrapped key(s) do not unwrap.")
+    click.echo(f"All {result.checked} wrapped key(s) unwrap.")
 
 
 # --- accounts -----------------------------------------------------------------------------

@@ -57,4 +57,4 @@ def test_keys_check_names_a_broken_data_key(app, db):
     row.wrapped = row.wrapped[:-1] + bytes([row.wrapped[-1] ^ 1])
     db.commit()
     result = app.test_cli_runner().invoke(args=["vault", "keys", "check"])
-    assert result.exit_code == 1 and f"account {row.account_id}" in result.output
+    assert result.exit_code == 1 and f"customer {row.account_id}" in result.output

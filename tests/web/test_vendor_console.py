@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from consent import grants
 from consent.models import VendorApp, VendorMember, VendorOrg
 from consent.outbox import WebhookDelivery, WebhookEndpoint
-from tests.conftest import STRONG_PASSWORD, Portal
+from tests.conftest import STRONG_PASSWORD, Portal, lookup
 from tests.vendor_api.conftest import ctx_for, make_vendor
 from tests.vendor_api.integration_helpers import receiver
 from tests.web.test_accessibility import problems
@@ -99,7 +99,7 @@ def vendor_signup(app, db, *, email: str, org_name: str) -> Member:
         "email": email, "password": STRONG_PASSWORD, "password_confirm": STRONG_PASSWORD})
     assert response.status_code == 303, text(response)[:2000]
     db.expire_all()
-    account = db.scalar(select(Account).where(Account.email == email))
+    account = db.scalar(select(Account).where(Account.email_lookup == lookup(db, email)))
     org = db.scalar(select(VendorOrg).where(VendorOrg.name == org_name))
     assert response.headers["Location"] == f"/console/orgs/{org.id}"
     return Member(portal, account, org)
@@ -188,7 +188,7 @@ def test_signup_problems_are_shown_at_their_fields_and_nothing_is_stored(app, db
     assert response.status_code == 422
     assert f'aria-invalid="true" aria-describedby="{field}-error"' in text(response)
     assert any(message in e for e in error_texts(response)), error_texts(response)
-    assert db.scalar(select(func.count()).select_from(Account).where(Account.email == "someone@nope.example")) == 0
+    assert db.scalar(select(func.count()).select_from(Account).where(Account.email_lookup == lookup(db, "someone@nope.example"))) == 0
     assert db.scalar(select(func.count()).select_from(VendorOrg).where(VendorOrg.name == "Nope Ltd")) == 0
 
 
@@ -503,7 +503,7 @@ def test_an_owner_invites_a_new_person_who_sets_their_own_password(app, db, owne
                                                        "password_confirm": STRONG_PASSWORD})
     assert joined.status_code == 303 and joined.headers["Location"] == f"/console/orgs/{owner.org.id}"
     db.expire_all()
-    account = db.scalar(select(Account).where(Account.email == "colleague@shop.example"))
+    account = db.scalar(select(Account).where(Account.email_lookup == lookup(db, "colleague@shop.example")))
     assert account.role == "vendor" and account.password_hash.startswith("$argon2id$")
     membership = db.scalar(select(VendorMember).where(VendorMember.account_id == account.id))
     assert (membership.org_id, membership.role) == (owner.org.id, "member")
@@ -548,7 +548,7 @@ def test_an_invitation_cannot_be_taken_by_another_account(app, db, owner, custom
 
 def test_cancelled_invitations_stop_working_and_the_last_owner_stays(app, db, owner):
     token = invite(owner, "late@shop.example").rsplit("/", 1)[1]
-    row = db.scalar(select(VendorInvite).where(VendorInvite.email == "late@shop.example"))
+    row = db.scalar(select(VendorInvite).where(VendorInvite.email_lookup == lookup(db, "late@shop.example")))
     path = f"/console/orgs/{owner.org.id}/members"
     assert owner.portal.post(f"/console/orgs/{owner.org.id}/invites/{row.id}/cancel", {},
                              form_path=path).status_code == 303
@@ -565,7 +565,7 @@ def test_an_owner_removes_a_member(app, db, owner):
     temp = Portal(app.test_client())
     temp.post(f"/console/invite/{token}", {"password": STRONG_PASSWORD, "password_confirm": STRONG_PASSWORD})
     member = db.scalar(select(VendorMember).join(Account, Account.id == VendorMember.account_id)
-                       .where(Account.email == "temp@shop.example"))
+                       .where(Account.email_lookup == lookup(db, "temp@shop.example")))
     path = f"/console/orgs/{owner.org.id}/members"
     assert owner.portal.post(f"{path}/{member.id}/remove", {}, form_path=path).status_code == 303
     assert temp.client.get(f"/console/orgs/{owner.org.id}").status_code == 404

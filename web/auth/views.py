@@ -17,7 +17,8 @@ bp = Blueprint("auth", __name__)
 
 
 def _account_key() -> str:
-    return "login-account:" + accounts.normalise_email(request.form.get("email", ""))
+    # The keyed hash, not the address: limiter keys sit in Redis, which is not sealed.
+    return "login-account:" + instance().login_emails.lookup(request.form.get("email", ""))
 
 
 def _failed(response) -> bool:

@@ -149,7 +149,7 @@ def accept_invite(token: str):
         abort(404, _("This invitation link is not valid: it may have expired, been used or been cancelled."))
     org = db.get(VendorOrg, row.org_id)
     if current_user.is_authenticated:
-        if current_user.role != "vendor" or current_user.email != row.email:
+        if current_user.role != "vendor" or current_user.email_lookup != row.email_lookup:
             return render_template("vendor_console/invite.html", invite=row, org=org, mode="wrong_account"), 403
         if request.method == "POST":
             console.accept_invite(db, row, current_user)
