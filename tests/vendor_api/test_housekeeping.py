@@ -41,3 +41,21 @@ def test_the_round_runs_at_most_hourly(app, monkeypatch):
     assert "tokens_purged" in housekeeping.purge_round(sessions)
     assert housekeeping.purge_round(sessions) == {}
     assert "tokens_purged" in housekeeping.purge_round(sessions, force=True)
+
+
+def test_dead_tokens_are_found_through_an_index_not_a_scan(db):
+    """The purge's look-up can use ix_oauth_tokens_usable_until on both databases (with a handful
+    of rows a planner rightly prefers a scan, so PostgreSQL is asked with scans priced out)."""
+    query = select(Token.id).where(housekeeping.dead_tokens(utcnow())).limit(housekeeping.BATCH)
+    conn = db.connection()
+    compiled = query.compile(conn)
+    processors = compiled._bind_processors
+    params = {k: processors[k](v) if k in processors else v for k, v in compiled.construct_params().items()}
+    if compiled.positional:
+        params = tuple(params[k] for k in compiled.positiontup)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, params))
+    else:
+        plan = "\n".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params))
+    assert "ix_oauth_tokens_usable_until" in plan, plan
