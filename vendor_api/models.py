@@ -132,6 +132,9 @@ class AuthorizationCode(Base):
     #: real code rather than an assumption; every code issued here has an S256 challenge.
     code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
     code_challenge_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    #: RFC 9449 §10: the thumbprint of the DPoP key the code must be redeemed with, if the
+    #: authorization request named one (``dpop_jkt``).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

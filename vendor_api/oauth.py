@@ -22,6 +22,7 @@ back strings that we would then have to remember to hash).
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
@@ -94,21 +95,40 @@ class InvalidDPoPProofError(OAuth2Error):
     error = "invalid_dpop_proof"
 
 
+#: A JWK SHA-256 thumbprint (RFC 7638) in base64url without padding: 43 characters.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class DPoPCodeBinding:
+    """RFC 9449 §10: an authorization request may name, as ``dpop_jkt``, the DPoP key its code
+    must be redeemed with. The code keeps it (``AuthorizationCode.dpop_jkt``), and the token
+    request then needs a proof signed with that key: a code stolen on its way back through the
+    browser is useless without the client's private key. Registered like Authlib's PKCE."""
+
+    def __call__(self, grant):
+        grant.register_hook("after_validate_authorization_request_payload", self.validate_dpop_jkt)
+
+    def validate_dpop_jkt(self, grant, redirect_uri):
+        value = grant.request.payload.data.get("dpop_jkt")
+        if value is not None and not _JKT.fullmatch(value):
+            raise InvalidRequestError("dpop_jkt must be the base64url SHA-256 thumbprint of the DPoP key (RFC 7638).")
+
+
 def token_endpoint_url() -> str:
     """The token endpoint's public URL (the ``htu`` a proof must name; also in the metadata)."""
     return issuer() + url_for("oauth.token")
 
 
-def dpop_binding(client, *, bound_to: str | None = None) -> str | None:
+def dpop_binding(client, *, bound_to: str | None = None, what: str = "refresh token") -> str | None:
     """The key thumbprint a new token is bound to, or None for a plain bearer token.
 
-    ``bound_to`` is the binding of the refresh token being exchanged: the proof must then be
-    signed with that same key, so a stolen bound refresh token is useless without the key.
+    ``bound_to`` is the binding of the refresh token or code (``what``) being exchanged: the
+    proof must then be signed with that same key, so a stolen bound one is useless without it.
     Called after client authentication, so only a known client ever writes a ``jti``.
     """
     if "DPoP" not in request.headers:
         if bound_to:
-            raise InvalidDPoPProofError("This refresh token is bound to a DPoP key: send a proof signed with it.")
+            raise InvalidDPoPProofError(f"This {what} is bound to a DPoP key: send a proof signed with it.")
         if client.require_dpop:
             raise InvalidDPoPProofError("This client must send a DPoP proof with every token request.")
         return None
@@ -147,6 +167,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_hash=digest(code), client_pk=request.client.id, account_id=request.user.id,
             grant_id=grant_id, redirect_uri=request.payload.redirect_uri, scope=scope,
             code_challenge=request.payload.data["code_challenge"], code_challenge_method="S256",
+            dpop_jkt=request.payload.data.get("dpop_jkt"),  # checked by DPoPCodeBinding
             created_at=now, expires_at=now + tokens.CODE_TTL))
         db.flush()
 
@@ -180,7 +201,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def create_token_response(self):
         client, code = self.request.client, self.request.authorization_code
-        jkt = dpop_binding(client)
+        jkt = dpop_binding(client, bound_to=code.dpop_jkt, what="code")
         user = self.authenticate_user(code)
         self.request.user = user
         grant = self.request.vault_grant
@@ -332,7 +353,7 @@ def _save_token(token, request):  # pragma: no cover - every grant above issues 
 
 
 server = AuthorizationServer()
-server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), DPoPCodeBinding()])
 server.register_grant(RefreshTokenGrant)
 server.register_grant(ClientCredentialsGrant)
 server.register_endpoint(RevocationEndpoint)

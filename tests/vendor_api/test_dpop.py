@@ -186,6 +186,37 @@ def test_sec13_refused_proof_leaves_the_code_redeemable(flow, logged_in, holder)
     assert _token_call(flow, data, holder.proof("POST", TOKEN_URL)).status_code == 200
 
 
+def _bound_code(flow, jkt: str) -> dict:
+    """Authorize with ``dpop_jkt`` (RFC 9449 §10) and approve; the token request's form."""
+    path, verifier, _state = flow.authorize_url(dpop_jkt=jkt)
+    response = flow.consent(path)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return {"grant_type": "authorization_code", "code": query_of(response.headers["Location"])["code"],
+            "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+
+
+def test_sec13_a_code_bound_with_dpop_jkt_needs_a_proof_from_that_key(flow, logged_in, holder, db):
+    data = _bound_code(flow, holder.jkt)
+    plain = _token_call(flow, data, None)
+    assert plain.status_code == 400 and plain.json["error"] == "invalid_dpop_proof"
+    assert "code is bound to a DPoP key" in plain.json["error_description"]
+    other = _token_call(flow, data, Holder().proof("POST", TOKEN_URL))
+    assert other.status_code == 400 and other.json["error"] == "invalid_dpop_proof"
+    assert db.scalar(select(Token)) is None  # neither refusal spent the code or issued anything
+    body = _token_call(flow, data, holder.proof("POST", TOKEN_URL)).json
+    assert body["token_type"] == "DPoP"
+    assert db.scalar(select(Token.dpop_jkt).where(Token.access_token_hash == hashlib.sha256(
+        body["access_token"].encode()).hexdigest())) == holder.jkt
+
+
+def test_sec13_a_malformed_dpop_jkt_is_refused_back_to_the_client(flow, logged_in):
+    path, _verifier, state = flow.authorize_url(dpop_jkt="not-a-thumbprint")
+    response = flow.client.get(path)
+    assert response.status_code in (302, 303)
+    answer = query_of(response.headers["Location"])
+    assert answer["error"] == "invalid_request" and answer["state"] == state and "dpop_jkt" in answer["error_description"]
+
+
 def test_sec13_client_requiring_dpop_refuses_a_plain_token_request(flow, logged_in, vendor, db, holder):
     db.get(OAuthClient, vendor.client.id).require_dpop = True
     db.commit()
