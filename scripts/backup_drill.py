@@ -49,6 +49,7 @@ from consent import ledger  # noqa: E402
 from vault import keyops, records  # noqa: E402
 from vault.config import Settings  # noqa: E402
 from vault.db import is_sqlite, make_engine  # noqa: E402
+from vault.errors import DecryptionFailed  # noqa: E402
 from vault.instance import open_instance  # noqa: E402
 from vault.models import Account, DataKey, VaultRecord  # noqa: E402
 
@@ -247,6 +248,7 @@ def restored_settings(instance: Path, database_url: str | None = None) -> Settin
 class Proof:
     customers_read: int = 0
     values_read: int = 0
+    login_addresses_read: int = 0
     data_keys_checked: int = 0
     ledger_entries_verified: int = 0
     checkpoints_verified: int = 0
@@ -259,7 +261,8 @@ class Proof:
 
 
 def prove(settings: Settings, expected: dict | None = None) -> Proof:
-    """Every data key unwraps, every customer's values decrypt, the ledger verifies, and (given
+    """Every wrapped key unwraps, every customer's values decrypt, every login address opens, the
+    ledger verifies, and (given
     the backup's expectations) nothing is missing. Raises ConfigError if the keys do not fit."""
     inst = open_instance(settings)
     proof = Proof()
@@ -274,6 +277,12 @@ def prove(settings: Settings, expected: dict | None = None) -> Proof:
                     continue
                 proof.customers_read += 1
                 proof.values_read += len(values)
+            for account in db.scalars(select(Account)):  # every login address opens again
+                try:
+                    _ = account.email
+                    proof.login_addresses_read += 1
+                except DecryptionFailed:
+                    proof.problems.append(f"account {account.public_id}: login address does not open")
             chains = ledger.verify(db)
             proof.ledger_entries_verified = chains.checked
             if not chains.ok:

@@ -94,6 +94,7 @@ def test_restore_into_a_fresh_instance_reads_every_customer_and_verifies_the_led
 
     assert proof.ok, proof.problems
     assert proof.customers_read == len(values) == manifest["expect"]["data_keys"] >= 2
+    assert proof.login_addresses_read == manifest["expect"]["accounts"] > proof.customers_read
     assert proof.ledger_entries_verified == manifest["expect"]["ledger_entries"] > 0
     assert proof.checkpoints_verified == manifest["expect"]["checkpoints"] == 1
     inst = backup_drill.open_instance(restored)

@@ -91,24 +91,36 @@ class LoginEmails:
     def open_or_create(cls, conn: Connection, keys: KeyService) -> "LoginEmails":
         return cls(system_key(conn, keys))
 
+    @classmethod
+    def open_existing(cls, conn: Connection, keys: KeyService) -> "LoginEmails":
+        """For reading addresses sealed before (a downgrade): a missing key is an error, not new."""
+        return cls(system_key(conn, keys, create=False))
 
-def system_key(conn: Connection, keys: KeyService) -> bytes:
+
+def _stored_key(conn: Connection, keys: KeyService) -> bytes | None:
+    row = conn.execute(select(_system_keys.c.kek_id, _system_keys.c.wrapped)
+                       .where(_system_keys.c.name == KEY_NAME)).first()
+    return None if row is None else keys.unwrap(KEY_REF, row.kek_id, row.wrapped)
+
+
+def system_key(conn: Connection, keys: KeyService, *, create: bool = True) -> bytes:
     """The instance's system key, unwrapped; created and stored wrapped on first use.
 
     Two servers starting together may both try to create it: the loser's insert fails on the
     primary key inside a savepoint and it reads the winner's key instead.
     """
-    row = conn.execute(select(_system_keys.c.kek_id, _system_keys.c.wrapped)
-                       .where(_system_keys.c.name == KEY_NAME)).first()
-    if row is not None:
-        return keys.unwrap(KEY_REF, row.kek_id, row.wrapped)
+    if (key := _stored_key(conn, keys)) is not None:
+        return key
+    if not create:
+        raise LookupError(f"The system key {KEY_NAME!r} is missing: the sealed login addresses cannot be opened.")
     key, kek_id, wrapped = keys.new_data_key(KEY_REF)
     try:
         with conn.begin_nested():
             conn.execute(insert(_system_keys).values(name=KEY_NAME, kek_id=kek_id, wrapped=wrapped,
                                                      created_at=utcnow()))
     except IntegrityError:
-        return system_key(conn, keys)
+        if (key := _stored_key(conn, keys)) is None:  # the winner's row, or a real integrity problem
+            raise
     return key
 
 

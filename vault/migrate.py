@@ -36,7 +36,8 @@ def _locked(engine: Engine):
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
             conn.commit()
         try:
-            yield conn
+            with _sqlite_foreign_keys_off(conn):
+                yield conn
         finally:
             if conn.dialect.name == "postgresql":
                 conn.rollback()
@@ -44,15 +45,45 @@ def _locked(engine: Engine):
                 conn.commit()
 
 
+@contextmanager
+def _sqlite_foreign_keys_off(conn):
+    """SQLite alters a table by rebuilding it (Alembic's batch mode): copy, ``DROP TABLE``, rename.
+    With foreign keys on, that ``DROP`` deletes every row that refers to the table ``ON DELETE
+    CASCADE`` (rebuilding ``accounts`` would empty data_keys, vault_records, grants...). Alembic's
+    advice: enforcement off while migrating (the pragma only works outside a transaction, so it
+    is set on the raw connection first), then ``foreign_key_check`` before the commit proves the
+    rebuilt tables still fit together, then on again for whoever uses this pooled connection next."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        conn.rollback()  # nothing after a commit; after a failure, the pragma below needs it
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn) -> None:
+    if conn.dialect.name == "sqlite":
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            conn.rollback()
+            raise RuntimeError(f"The migration would leave rows pointing at nothing: {broken[:5]}")
+
+
 def upgrade(engine: Engine, revision: str = "head", *, keys=None) -> None:
     with _locked(engine) as conn:
         command.upgrade(alembic_config(conn, keys), revision)
+        _check_foreign_keys(conn)
         conn.commit()
 
 
 def downgrade(engine: Engine, revision: str, *, keys=None) -> None:
     with _locked(engine) as conn:
         command.downgrade(alembic_config(conn, keys), revision)
+        _check_foreign_keys(conn)
         conn.commit()
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from tests.conftest import STRONG_PASSWORD, make_test_app
-from vault import accounts, keyops, login_emails, migrate
+from vault import accounts, crypto, keyops, login_emails, migrate
 from vault.db import make_engine
 from vault.errors import DecryptionFailed
 from vault.keys.base import StaticKeyring
@@ -93,7 +93,7 @@ def test_another_keyring_is_refused_even_before_any_customer_has_data(fresh_data
         make_test_app(url, tmp_path / "second")
 
 
-def _at_0013_with_plaintext_addresses(url: str) -> None:
+def _at_0013_with_plaintext_addresses(url: str, keyring: StaticKeyring) -> None:
     engine = make_engine(url)
     migrate.upgrade(engine, "0013")
     with engine.begin() as conn:
@@ -101,6 +101,15 @@ def _at_0013_with_plaintext_addresses(url: str) -> None:
                           "password_changed_at) VALUES (7, 'c_old', 'old.timer@example.com', :pw, 'vendor', "
                           ":t, :now, :now)"),
                      {"pw": accounts.hash_password(STRONG_PASSWORD), "t": True, "now": "2026-01-01 00:00:00+00:00"})
+        # Rows that hang off the account (ON DELETE CASCADE): rebuilding the accounts table on
+        # SQLite must not take them with it.
+        kek_id, kek = keyring.active_kek()
+        conn.execute(text("INSERT INTO data_keys (account_id, kek_id, wrapped, created_at) VALUES (7, :kid, :w, :now)"),
+                     {"kid": kek_id, "w": crypto.wrap_dek(kek, kek_id, "7", crypto.generate_key()),
+                      "now": "2026-01-01 00:00:00+00:00"})
+        conn.execute(text("INSERT INTO login_sessions (id, token_hash, account_id, created_at, last_seen_at, "
+                          "user_agent) VALUES (1, :th, 7, :now, :now, '')"),
+                     {"th": "cd" * 32, "now": "2026-01-01 00:00:00+00:00"})
         conn.execute(text("INSERT INTO vendor_orgs (id, name, website, contact_email, jurisdiction, created_at) "
                           "VALUES (3, 'Old Shop', 'https://old.example', 'privacy@old.example', 'GB', :now)"),
                      {"now": "2026-01-01 00:00:00+00:00"})
@@ -112,7 +121,10 @@ def _at_0013_with_plaintext_addresses(url: str) -> None:
 
 def test_upgrading_seals_the_addresses_already_stored(fresh_database, tmp_path):
     from vendor_api.console_models import VendorInvite
-    _at_0013_with_plaintext_addresses(fresh_database.url)
+    keyring = StaticKeyring.generate()
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "keyring.json").write_text(keyring.dumps())
+    _at_0013_with_plaintext_addresses(fresh_database.url, keyring)
     engine = make_engine(fresh_database.url)
     with pytest.raises(RuntimeError, match="needs the keyring"):
         migrate.upgrade(engine)  # without keys it refuses rather than half-converting
@@ -127,8 +139,14 @@ def test_upgrading_seals_the_addresses_already_stored(fresh_database, tmp_path):
         account = accounts.authenticate(db, "Old.Timer@example.com", STRONG_PASSWORD)
         assert account.id == 7 and account.email == "old.timer@example.com"
         assert db.get(VendorInvite, 5).email == "invitee@example.com"
+        # nothing that hangs off the account went with the old table (SQLite rebuilds it)
+        assert db.scalar(text("SELECT count(*) FROM data_keys WHERE account_id = 7")) == 1
+        assert db.scalar(text("SELECT count(*) FROM login_sessions WHERE account_id = 7")) == 1
+        assert keyops.check_data_keys(db, inst.keys).ok
     migrate.downgrade(inst.engine, "0013", keys=inst.keys)  # and back: opened again, with the keys
     with inst.engine.connect() as conn:
         assert conn.execute(text("SELECT email FROM accounts WHERE id = 7")).scalar_one() == "old.timer@example.com"
         assert conn.execute(text("SELECT email FROM vendor_invites WHERE id = 5")).scalar_one() == "invitee@example.com"
+        assert conn.execute(text("SELECT count(*) FROM data_keys WHERE account_id = 7")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM login_sessions WHERE account_id = 7")).scalar_one() == 1
     inst.dispose()

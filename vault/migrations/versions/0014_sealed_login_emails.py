@@ -29,7 +29,7 @@ depends_on = None
 _TABLES = (("accounts", "account|", "public_id"), ("vendor_invites", "invite|", "token_hash"))
 
 
-def _login_emails(conn, table: str) -> LoginEmails | None:
+def _login_emails(conn, table: str, *, create: bool = True) -> LoginEmails | None:
     """The instance's LoginEmails, or None when ``table`` holds no row (nothing to convert)."""
     if conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first() is None:
         return None
@@ -37,7 +37,7 @@ def _login_emails(conn, table: str) -> LoginEmails | None:
     if keys is None:
         raise RuntimeError(f"Revision 0014 converts the login addresses in {table} and needs the keyring: "
                            "run it through the application (`flask --app wsgi vault db upgrade`).")
-    return LoginEmails.open_or_create(conn, keys)
+    return LoginEmails.open_or_create(conn, keys) if create else LoginEmails.open_existing(conn, keys)
 
 
 def upgrade() -> None:
@@ -54,17 +54,20 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('email_lookup', sa.String(length=64), nullable=True))
             batch_op.add_column(sa.Column('email_sealed', sa.LargeBinary(), nullable=True))
+            if table == "accounts":
+                batch_op.drop_constraint(op.f('uq_accounts_email'), type_='unique')
         emails = _login_emails(conn, table)
         if emails is not None:
             rows = conn.execute(sa.text(f"SELECT id, {ref_column}, email FROM {table}")).all()
             for row_id, ref, address in rows:
-                conn.execute(sa.text(f"UPDATE {table} SET email_lookup = :lookup, email_sealed = :sealed "
-                                     "WHERE id = :id"),
+                # The address is blanked in the same update: PostgreSQL's DROP COLUMN below does not
+                # rewrite rows, so the live row version must not hold it (README: VACUUM FULL).
+                conn.execute(sa.text(f"UPDATE {table} SET email_lookup = :lookup, email_sealed = :sealed, "
+                                     "email = '' WHERE id = :id"),
                              {"id": row_id, "lookup": emails.lookup(address),
                               "sealed": emails.seal(prefix + ref, address)})
         with op.batch_alter_table(table, schema=None) as batch_op:
             if table == "accounts":
-                batch_op.drop_constraint(op.f('uq_accounts_email'), type_='unique')
                 batch_op.create_unique_constraint(op.f('uq_accounts_email_lookup'), ['email_lookup'])
             batch_op.alter_column('email_lookup', existing_type=sa.String(length=64), nullable=False)
             batch_op.alter_column('email_sealed', existing_type=sa.LargeBinary(), nullable=False)
@@ -76,7 +79,7 @@ def downgrade() -> None:
     for table, prefix, ref_column in _TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('email', sa.String(length=254), nullable=True))
-        emails = _login_emails(conn, table)
+        emails = _login_emails(conn, table, create=False)
         if emails is not None:
             rows = conn.execute(sa.text(f"SELECT id, {ref_column}, email_sealed FROM {table}")).all()
             for row_id, ref, sealed in rows:
