@@ -146,6 +146,20 @@ def test_a_ledger_edited_after_the_backup_fails_the_proof(source, backups, resto
     assert any(p.startswith("ledger:") and "edited" in p for p in proof.problems)
 
 
+def test_a_login_address_moved_to_another_account_fails_the_proof(source, backups, restore_url, tmp_path):
+    database_dir, keys_dir, manifest = backups
+    restored = backup_drill.restore(database_dir, keys_dir, tmp_path / "restored", restore_url)
+    engine = make_engine(restored.effective_database_url)
+    with engine.begin() as conn:  # every address sealed for its own row: a copy does not open
+        first, second = conn.execute(text("SELECT id, email_sealed FROM accounts ORDER BY id LIMIT 2")).all()
+        conn.execute(text("UPDATE accounts SET email_sealed = :sealed WHERE id = :id"),
+                     {"sealed": first.email_sealed, "id": second.id})
+    engine.dispose()
+    proof = backup_drill.prove(restored, manifest["expect"])
+    assert not proof.ok and proof.login_addresses_read == manifest["expect"]["accounts"] - 1
+    assert len([p for p in proof.problems if p.startswith("account c_") and "login address does not open" in p]) == 1
+
+
 def test_the_command_line_drill_backs_up_restores_and_proves(source, monkeypatch, capsys):
     settings, _, _ = source
     if PG_URL:
