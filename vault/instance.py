@@ -19,11 +19,11 @@ from . import migrate
 from .config import Settings
 from .db import StatementSession, make_engine, make_session_factory, make_statement_engine
 from .errors import ConfigError
-from .keyops import has_wrapped_keys, sample_check
+from .keyops import has_wrapped_keys, sample_check, system_key
 from .keys.local import create_private_file
 from .keys.service import KeyService, open_key_service
 from .keys.signing import SigningKeyring
-from .login_emails import SESSION_INFO_KEY, LoginEmails
+from .login_emails import KEY_NAME, SESSION_INFO_KEY, LoginEmails
 
 log = logging.getLogger("vault")
 
@@ -152,7 +152,7 @@ def _prepare(settings: Settings, engine: Engine) -> tuple[KeyService, LoginEmail
     elif migrate.pending(engine):
         raise ConfigError("The database is not at the newest schema: run `flask --app wsgi vault db upgrade`.")
     with engine.begin() as conn:
-        login_emails = LoginEmails.open_or_create(conn, keys)
+        login_emails = LoginEmails(system_key(conn, keys, KEY_NAME))
     return keys, login_emails
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .clock import utcnow
@@ -31,6 +32,34 @@ class KeyCheck:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+def _stored_system_key(conn, keys: KeyService, name: str) -> bytes | None:
+    table = SystemKey.__table__
+    row = conn.execute(select(table.c.kek_id, table.c.wrapped).where(table.c.name == name)).first()
+    return None if row is None else keys.unwrap(_system_ref(name), row.kek_id, row.wrapped)
+
+
+def system_key(conn, keys: KeyService, name: str, *, create: bool = True) -> bytes:
+    """The system key ``name``, unwrapped; created and stored wrapped on first use unless
+    ``create`` is false (reading what was sealed before: a missing key is then an error).
+
+    ``conn`` is a Connection or Session (start-up and migrations have no ORM session). Two
+    servers starting together may both try to create it: the loser's insert fails on the
+    primary key inside a savepoint and it reads the winner's key instead.
+    """
+    if (key := _stored_system_key(conn, keys, name)) is not None:
+        return key
+    if not create:
+        raise LookupError(f"The system key {name!r} is missing: what it sealed cannot be opened.")
+    key, kek_id, wrapped = keys.new_data_key(_system_ref(name))
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(SystemKey.__table__).values(name=name, kek_id=kek_id, wrapped=wrapped))
+    except IntegrityError:
+        if (key := _stored_system_key(conn, keys, name)) is None:  # the winner's row, or a real problem
+            raise
+    return key
 
 
 def _wrapped_keys(db: Session, limit: int | None):

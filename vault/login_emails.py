@@ -17,38 +17,25 @@ sealed bytes with the :class:`LoginEmails` found in the row's session ``info`` (
 an instance carries it, see :func:`vault.instance.open_instance`). Writing goes through
 :meth:`LoginEmails.assign`.
 
-This module uses SQLAlchemy Core on a table it describes itself, so the migration that seals the
-addresses of an existing database (``0014``) can call it without importing today's models.
+The system key itself is stored and re-wrapped with the other wrapped keys
+(:func:`vault.keyops.system_key`); this module only derives from it.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import ClassVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, Connection, LargeBinary, MetaData, String, Table, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import object_session
 
 from . import crypto
-from .clock import utcnow
-from .db import UTCDateTime
-from .keys.service import KeyService
 
 #: The key of ``Session.info`` under which every session of an instance carries its LoginEmails.
 SESSION_INFO_KEY = "vrm.login_emails"
-#: The ``system_keys`` row of this key, and the reference its wrap is bound to.
+#: The ``system_keys`` row this module's key is stored in (vault.keyops.system_key).
 KEY_NAME = "login-emails"
-KEY_REF = "system/login-emails"
-
-_system_keys = Table(
-    "system_keys", MetaData(),
-    Column("name", String(40), primary_key=True),
-    Column("kek_id", String(64)),
-    Column("wrapped", LargeBinary),
-    Column("created_at", UTCDateTime()),
-)
 
 
 def normalise(address: str) -> str:
@@ -87,42 +74,6 @@ class LoginEmails:
         row.email_sealed = self.seal(ref, address)
         row._email_opened = (row.email_sealed, address)
 
-    @classmethod
-    def open_or_create(cls, conn: Connection, keys: KeyService) -> "LoginEmails":
-        return cls(system_key(conn, keys))
-
-    @classmethod
-    def open_existing(cls, conn: Connection, keys: KeyService) -> "LoginEmails":
-        """For reading addresses sealed before (a downgrade): a missing key is an error, not new."""
-        return cls(system_key(conn, keys, create=False))
-
-
-def _stored_key(conn: Connection, keys: KeyService) -> bytes | None:
-    row = conn.execute(select(_system_keys.c.kek_id, _system_keys.c.wrapped)
-                       .where(_system_keys.c.name == KEY_NAME)).first()
-    return None if row is None else keys.unwrap(KEY_REF, row.kek_id, row.wrapped)
-
-
-def system_key(conn: Connection, keys: KeyService, *, create: bool = True) -> bytes:
-    """The instance's system key, unwrapped; created and stored wrapped on first use.
-
-    Two servers starting together may both try to create it: the loser's insert fails on the
-    primary key inside a savepoint and it reads the winner's key instead.
-    """
-    if (key := _stored_key(conn, keys)) is not None:
-        return key
-    if not create:
-        raise LookupError(f"The system key {KEY_NAME!r} is missing: the sealed login addresses cannot be opened.")
-    key, kek_id, wrapped = keys.new_data_key(KEY_REF)
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(_system_keys).values(name=KEY_NAME, kek_id=kek_id, wrapped=wrapped,
-                                                     created_at=utcnow()))
-    except IntegrityError:
-        if (key := _stored_key(conn, keys)) is None:  # the winner's row, or a real integrity problem
-            raise
-    return key
-
 
 def of_session(db) -> LoginEmails:
     """The LoginEmails of the instance a session belongs to."""
@@ -140,11 +91,14 @@ class SealedEmail:
     request is decrypted once, and a re-assigned address is never answered from a stale copy.
     """
 
+    #: What the sealed address is bound to: a prefix and the attribute naming this row for good
+    #: (each model sets its own, e.g. ``("account|", "public_id")``).
+    EMAIL_REF: ClassVar[tuple[str, str]]
     _email_opened = None  # (sealed bytes, address), set by LoginEmails.assign or the first read
 
     def email_ref(self) -> str:
-        """What the sealed address is bound to: a name of this row that never changes."""
-        raise NotImplementedError
+        prefix, attribute = self.EMAIL_REF
+        return prefix + getattr(self, attribute)
 
     @property
     def email(self) -> str:

@@ -28,6 +28,7 @@ class Account(SealedEmail, Base):
     """
 
     __tablename__ = "accounts"
+    EMAIL_REF = ("account|", "public_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
@@ -44,6 +45,11 @@ class Account(SealedEmail, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    def __init__(self, **kwargs):
+        # The public id from the start, not at flush: the login address is sealed to it first.
+        kwargs.setdefault("public_id", new_public_id())
+        super().__init__(**kwargs)
+
     # flask-login asks these of the user object; keeping them here avoids a wrapper class.
     @property
     def is_authenticated(self) -> bool:
@@ -57,11 +63,6 @@ class Account(SealedEmail, Base):
         # The portal stores a session token, not this id: see vault.sessions.
         return str(self.id)
 
-    def email_ref(self) -> str:
-        # The public id is given here rather than at flush when an address is sealed first.
-        if self.public_id is None:
-            self.public_id = new_public_id()
-        return "account|" + self.public_id
 
 
 class DataKey(Base):

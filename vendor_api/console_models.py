@@ -25,6 +25,7 @@ class VendorInvite(SealedEmail, Base):
     """An owner's invitation for one email address to join the organisation in one role."""
 
     __tablename__ = "vendor_invites"
+    EMAIL_REF = ("invite|", "token_hash")
     __table_args__ = (Index("ix_vendor_invites_org", "org_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,9 +40,6 @@ class VendorInvite(SealedEmail, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    def email_ref(self) -> str:
-        return "invite|" + self.token_hash
 
     def is_open(self, now: datetime) -> bool:
         return self.accepted_at is None and self.revoked_at is None and as_utc(self.expires_at) > now

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
@@ -81,6 +82,14 @@ class Proof:
     jkt: str
     jti: str
     iat: datetime
+
+
+#: A JWK SHA-256 thumbprint (RFC 7638) as RFC 9449 writes it: base64url, no padding, 43 characters.
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def is_thumbprint(value: str) -> bool:
+    return isinstance(value, str) and _THUMBPRINT.fullmatch(value) is not None
 
 
 def b64_sha256(value: str) -> str:

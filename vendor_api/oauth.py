@@ -22,7 +22,6 @@ back strings that we would then have to remember to hash).
 from __future__ import annotations
 
 import logging
-import re
 from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
@@ -95,10 +94,6 @@ class InvalidDPoPProofError(OAuth2Error):
     error = "invalid_dpop_proof"
 
 
-#: A JWK SHA-256 thumbprint (RFC 7638) in base64url without padding: 43 characters.
-_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
-
-
 class DPoPCodeBinding:
     """RFC 9449 §10: an authorization request may name, as ``dpop_jkt``, the DPoP key its code
     must be redeemed with. The code keeps it (``AuthorizationCode.dpop_jkt``), and the token
@@ -110,7 +105,7 @@ class DPoPCodeBinding:
 
     def validate_dpop_jkt(self, grant, redirect_uri):
         value = grant.request.payload.data.get("dpop_jkt")
-        if value is not None and not _JKT.fullmatch(value):
+        if value is not None and not dpop.is_thumbprint(value):
             raise InvalidRequestError("dpop_jkt must be the base64url SHA-256 thumbprint of the DPoP key (RFC 7638).")
 
 

@@ -407,14 +407,14 @@ def test_logs_hold_no_address_number_or_text(db, keys, ctx, customer, vendor_app
 def test_concurrent_workers_send_each_message_once(fresh_database, keys, sms):
     """Two workers on their own connections, really committing, racing over the same outbox."""
     from consent.notifications import notify
-    from vault import login_emails, migrate
+    from vault import keyops, login_emails, migrate
     from vault.accounts import sign_up
     from vault.db import make_engine, make_session_factory
 
     engine = make_engine(fresh_database.url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        emails = login_emails.LoginEmails.open_or_create(conn, keys)
+        emails = login_emails.LoginEmails(keyops.system_key(conn, keys, login_emails.KEY_NAME))
     sessions = make_session_factory(engine, info={login_emails.SESSION_INFO_KEY: emails})
     with sessions() as db:
         account = sign_up(db, "race@example.com", "correct horse battery staple")

@@ -93,7 +93,7 @@ def _api(flow, token: str, proof: str | None, *, scheme: str = "DPoP", path: str
     return flow.client.get(path, headers=headers)
 
 
-def _refused(response, error: str) -> None:
+def assert_refused(response, error: str) -> None:
     assert response.status_code == 401 and response.mimetype == "application/problem+json"
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith("DPoP ") and f'error="{error}"' in challenge
@@ -267,7 +267,7 @@ def test_sec13_refresh_of_a_dpop_bound_token_requires_the_same_key(flow, logged_
     assert rotated.status_code == 200 and rotated.json["token_type"] == "DPoP"
     access = rotated.json["access_token"]
     assert _api(flow, access, holder.proof(token=access)).status_code == 200
-    _refused(_api(flow, access, None, scheme="Bearer"), "invalid_token")
+    assert_refused(_api(flow, access, None, scheme="Bearer"), "invalid_token")
 
 
 def test_sec13_plain_refresh_token_may_be_upgraded_to_a_bound_one(flow, logged_in, holder):
@@ -285,13 +285,13 @@ def bound(flow, logged_in, holder) -> str:
 
 
 def test_sec13_proof_signed_by_another_key_is_refused(flow, bound):
-    _refused(_api(flow, bound, Holder().proof(token=bound)), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, Holder().proof(token=bound)), "invalid_dpop_proof")
 
 
 @pytest.mark.parametrize("method, url", [("GET", BASE + "/api/v1/me/consent"), ("POST", ME_URL),
                                          ("GET", "https://elsewhere.example/api/v1/me")])
 def test_sec13_proof_for_another_url_or_method_is_refused(flow, bound, holder, method, url):
-    _refused(_api(flow, bound, holder.proof(method, url, token=bound)), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, holder.proof(method, url, token=bound)), "invalid_dpop_proof")
 
 
 def test_sec13_htu_is_compared_after_normalisation_and_without_query(flow, bound, holder):
@@ -302,21 +302,21 @@ def test_sec13_htu_is_compared_after_normalisation_and_without_query(flow, bound
 def test_sec13_replayed_jti_is_refused(flow, bound, holder):
     proof = holder.proof(token=bound)
     assert _api(flow, bound, proof).status_code == 200
-    _refused(_api(flow, bound, proof), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, proof), "invalid_dpop_proof")
     same_jti = holder.proof(token=bound, jti=json.loads(base64.urlsafe_b64decode(
         proof.split(".")[1] + "==="))["jti"])
-    _refused(_api(flow, bound, same_jti), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, same_jti), "invalid_dpop_proof")
 
 
 def test_sec13_stale_iat_is_refused(flow, bound, holder, clock):
     proof = holder.proof(token=bound)
     clock.advance(seconds=61)
-    _refused(_api(flow, bound, proof), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, proof), "invalid_dpop_proof")
 
 
 def test_sec13_iat_in_the_future_is_refused(flow, bound, holder):
     future = int((vault_clock.utcnow() + timedelta(seconds=120)).timestamp())
-    _refused(_api(flow, bound, holder.proof(token=bound, iat=future)), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, holder.proof(token=bound, iat=future)), "invalid_dpop_proof")
 
 
 def test_sec13_iat_within_the_minute_is_accepted(flow, bound, holder, clock):
@@ -326,27 +326,27 @@ def test_sec13_iat_within_the_minute_is_accepted(flow, bound, holder, clock):
 
 
 def test_sec13_missing_ath_is_refused(flow, bound, holder):
-    _refused(_api(flow, bound, holder.proof()), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, holder.proof()), "invalid_dpop_proof")
 
 
 def test_sec13_wrong_ath_is_refused(flow, bound, holder):
-    _refused(_api(flow, bound, holder.proof(token="vv_at_some-other-token")), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, holder.proof(token="vv_at_some-other-token")), "invalid_dpop_proof")
 
 
 def test_sec13_missing_proof_is_refused(flow, bound):
-    _refused(_api(flow, bound, None), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, None), "invalid_dpop_proof")
 
 
 def test_sec13_two_proofs_in_one_request_are_refused(flow, bound, holder):
     response = flow.client.get("/api/v1/me", headers=[("Authorization", f"DPoP {bound}"),
                                                       ("DPoP", holder.proof(token=bound)),
                                                       ("DPoP", holder.proof(token=bound))])
-    _refused(response, "invalid_dpop_proof")
+    assert_refused(response, "invalid_dpop_proof")
 
 
 @pytest.mark.parametrize("make", [_none_alg, _hs256, _private_jwk])
 def test_sec13_unsafe_proofs_are_refused_at_the_api(flow, bound, holder, make):
-    _refused(_api(flow, bound, make(holder)), "invalid_dpop_proof")
+    assert_refused(_api(flow, bound, make(holder)), "invalid_dpop_proof")
 
 
 def test_sec13_bound_token_with_too_little_scope_gets_a_dpop_insufficient_scope(flow, bound, holder):
@@ -357,13 +357,13 @@ def test_sec13_bound_token_with_too_little_scope_gets_a_dpop_insufficient_scope(
 
 
 def test_sec13_bound_token_sent_as_bearer_is_refused(flow, bound, holder):
-    _refused(_api(flow, bound, None, scheme="Bearer"), "invalid_token")
-    _refused(_api(flow, bound, holder.proof(token=bound), scheme="Bearer"), "invalid_token")
+    assert_refused(_api(flow, bound, None, scheme="Bearer"), "invalid_token")
+    assert_refused(_api(flow, bound, holder.proof(token=bound), scheme="Bearer"), "invalid_token")
 
 
 def test_sec13_plain_bearer_token_sent_with_the_dpop_scheme_is_refused(flow, logged_in, holder):
     plain = _code_exchange(flow, None).json["access_token"]
-    _refused(_api(flow, plain, holder.proof(token=plain)), "invalid_token")
+    assert_refused(_api(flow, plain, holder.proof(token=plain)), "invalid_token")
     assert flow.api("/api/v1/me", plain).status_code == 200
 
 
@@ -371,7 +371,7 @@ def test_sec13_revoked_bound_token_is_invalid_token(flow, logged_in, holder, ven
     tokens = _bound_tokens(flow, holder)
     flow.client.post("/oauth/revoke", data={"token": tokens["access_token"]},
                      headers={"Authorization": _basic(vendor)})
-    _refused(_api(flow, tokens["access_token"], holder.proof(token=tokens["access_token"])), "invalid_token")
+    assert_refused(_api(flow, tokens["access_token"], holder.proof(token=tokens["access_token"])), "invalid_token")
 
 
 def test_sec13_plain_bearer_requests_never_touch_the_replay_cache(flow, logged_in, app):

@@ -18,7 +18,8 @@ from alembic import context, op
 import sqlalchemy as sa
 
 import vault.db
-from vault.login_emails import LoginEmails
+from vault.keyops import system_key
+from vault.login_emails import KEY_NAME, LoginEmails
 
 revision = '0014'
 down_revision = '0013'
@@ -37,7 +38,7 @@ def _login_emails(conn, table: str, *, create: bool = True) -> LoginEmails | Non
     if keys is None:
         raise RuntimeError(f"Revision 0014 converts the login addresses in {table} and needs the keyring: "
                            "run it through the application (`flask --app wsgi vault db upgrade`).")
-    return LoginEmails.open_or_create(conn, keys) if create else LoginEmails.open_existing(conn, keys)
+    return LoginEmails(system_key(conn, keys, KEY_NAME, create=create))
 
 
 def upgrade() -> None:
