@@ -90,6 +90,20 @@ def make_test_app(database_url: str, instance_path: Path, **overrides):
     return create_app(config)
 
 
+def demo_customer(app, email: str) -> tuple[str, str]:
+    """A customer who granted the demo app, committed for real: (access token, ledger chain).
+    For tests on an app of their own whose requests must see committed data."""
+    from vault import accounts
+    from vendor_api.cli import demo_step
+
+    inst = app.extensions["vrm"]
+    with app.test_request_context(), inst.sessions() as db:
+        customer = accounts.sign_up(db, email, STRONG_PASSWORD)
+        token = demo_step(db, inst, customer)["access_token"]
+        db.commit()
+        return token, customer.public_id
+
+
 @pytest.fixture
 def app(database_url, instance_path):
     """An app whose every database session lives inside one rolled-back transaction."""

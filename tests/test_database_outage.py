@@ -12,7 +12,7 @@ import threading
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, STRONG_PASSWORD, make_test_app
+from tests.conftest import PG_URL, Portal, demo_customer, make_test_app
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="the outage is simulated in front of PostgreSQL")
 
@@ -88,17 +88,11 @@ def relay():
 
 
 def test_api_answers_503_while_the_database_is_down_and_recovers_by_itself(fresh_database, tmp_path, relay):
-    from vault import accounts
-    from vendor_api.cli import demo_step
-
     url = str(make_url(fresh_database.url).set(host="127.0.0.1", port=relay.port).render_as_string(
         hide_password=False))
     app = make_test_app(url, tmp_path / "instance", auto_migrate=True)
     inst = app.extensions["vrm"]
-    with app.app_context(), inst.sessions() as db:
-        customer = accounts.sign_up(db, "outage@example.com", STRONG_PASSWORD)
-        token = demo_step(db, inst, customer)["access_token"]
-        db.commit()
+    token, _chain = demo_customer(app, "outage@example.com")
     client = app.test_client()
     bearer = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/me", headers=bearer).status_code == 200
@@ -135,4 +129,112 @@ def test_a_connection_that_died_while_idle_is_replaced_before_use(fresh_database
     monkeypatch.setattr(vault_db, "PING_AFTER_IDLE_SECONDS", 0.0)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != victim
+    engine.dispose()
+
+
+def _terminate(url: str, application_name: str) -> int:
+    """Ends every server process of one application, as a restart or failover of the server would."""
+    from sqlalchemy import text
+
+    from vault import db as vault_db
+
+    admin = vault_db.make_engine(url)
+    with admin.connect() as conn:
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE application_name = :name"), {"name": application_name}).scalar_one()
+        conn.commit()
+    admin.dispose()
+    return ended
+
+
+def test_a_server_restart_inside_the_idle_window_costs_no_request(fresh_database, tmp_path):
+    """Connections used less than a second ago are not pinged (the hot path's saving); when the
+    server went away meanwhile, the request's first statement finds out, and the request starts
+    again on a new connection instead of answering 503: once, with one ledger entry per read."""
+    from consent import ledger
+
+    url = f"{fresh_database.url}&application_name=vv_restart_test"
+    app = make_test_app(url, tmp_path / "instance", auto_migrate=True)
+    inst = app.extensions["vrm"]
+    token, chain = demo_customer(app, "restart@example.com")
+    api, browser = app.test_client(), app.test_client()
+    bearer = {"Authorization": f"Bearer {token}"}
+    portal = Portal(browser)
+    assert portal.login("restart@example.com").status_code == 303
+    assert api.get("/api/v1/me", headers=bearer).status_code == 200
+    assert api.get("/api/v1/me/consent", headers=bearer).status_code == 200
+    assert browser.get("/me/").status_code == 200
+
+    for _ in range(2):  # the read path's own pool, then the ordinary one behind the portal
+        assert _terminate(fresh_database.url, "vv_restart_test") >= 1
+        again = api.get("/api/v1/me", headers=bearer)
+        assert again.status_code == 200, again.get_data(as_text=True)
+        assert api.get("/api/v1/me/consent", headers=bearer).status_code == 200
+        assert browser.get("/me/").status_code == 200
+
+    with inst.sessions() as db:
+        reads = [e for e in ledger.entries_for(db, chain, types=["read"]) if e.vendor_app]
+    assert len(reads) == 6  # every answered read logged once: none lost, none doubled by the retry
+    inst.dispose()
+
+
+def test_a_loss_seen_on_one_connection_makes_every_other_one_prove_itself(fresh_database):
+    """After one connection is found dead, the others of the process are pinged before their next
+    use however recently they were used: a restart costs at most the one statement that saw it."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from vault import db as vault_db
+
+    url = f"{fresh_database.url}&application_name=vv_loss_test"
+    first, second = vault_db.make_engine(url), vault_db.make_engine(url)
+    pids = []
+    for engine in (first, second):
+        with engine.connect() as conn:
+            pids.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    assert _terminate(fresh_database.url, "vv_loss_test") == 2
+
+    with first.connect() as conn, pytest.raises(DBAPIError) as lost:  # used just now: not pinged
+        conn.execute(text("SELECT 1"))
+    assert lost.value.connection_invalidated
+    with second.connect() as conn:  # also used just now, but after a loss: pinged and replaced
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() not in pids
+    first.dispose()
+    second.dispose()
+
+
+def test_only_a_fresh_session_losing_its_connection_starts_again(fresh_database):
+    """The retry repeats nothing that could have taken effect: not after the session had begun,
+    and not for an error other than a lost connection."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, ProgrammingError
+    from sqlalchemy.orm import Session
+
+    from vault import db as vault_db
+
+    url = f"{fresh_database.url}&application_name=vv_retry_test"
+    engine = vault_db.make_engine(url)
+    calls = []
+
+    def pid(db):
+        calls.append(1)
+        return db.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    with Session(engine) as db:
+        first = pid(db)
+    _terminate(fresh_database.url, "vv_retry_test")
+    with Session(engine) as db:
+        assert vault_db.retry_if_lost_at_start(db, lambda: pid(db)) != first
+    assert len(calls) == 3  # the first attempt failed, the second answered
+
+    with Session(engine) as db:
+        pid(db)  # the session has begun: a loss now may have cost work, so it is not hidden
+        _terminate(fresh_database.url, "vv_retry_test")
+        with pytest.raises(DBAPIError):
+            vault_db.retry_if_lost_at_start(db, lambda: pid(db))
+
+    calls.clear()
+    with Session(engine) as db, pytest.raises(ProgrammingError):
+        vault_db.retry_if_lost_at_start(db, lambda: (calls.append(1), db.execute(text("SELECT nonsense_column"))))
+    assert len(calls) == 1
     engine.dispose()

@@ -9,17 +9,20 @@ go at commit or rollback. PostgreSQL needs nothing special here.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .clock import as_utc
 from .sqlite_writer import WriterLockedConnection
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -85,17 +88,34 @@ def make_engine(url: str, **kwargs) -> Engine:
 #: A pooled connection unused for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 1.0
 
+#: When this process last saw a database connection die (``time.monotonic()``; 0: never).
+_last_loss = 0.0
+
+
+def note_connection_lost() -> None:
+    """A statement found its connection dead: the server restarted or failed over, so every
+    connection of this process that was opened or last used before now is suspect, however
+    recently — each is pinged at its next checkout (``_ping_when_idle``), in every pool."""
+    global _last_loss
+    _last_loss = time.monotonic()
+
 
 def _ping_when_idle(engine: Engine) -> None:
     """Pessimistic disconnect handling for connections that sat in the pool, not for busy ones.
 
     ``pool_pre_ping`` costs a round trip on every checkout — one more statement on every vendor
     read. A connection given back moments ago is almost surely alive, so only one idle for more
-    than :data:`PING_AFTER_IDLE_SECONDS` is pinged; a dead one is replaced before use
-    (SQLAlchemy's documented checkout-event recipe: raising ``DisconnectionError`` makes the
-    pool connect anew). A server lost within that second fails one statement, which answers 503
-    and invalidates the pool, as any disconnect does.
+    than :data:`PING_AFTER_IDLE_SECONDS`, or last used before a loss this process has seen
+    (:func:`note_connection_lost`), is pinged; a dead one is replaced before use (SQLAlchemy's
+    documented checkout-event recipe: raising ``DisconnectionError`` makes the pool connect
+    anew). A server lost within that second is found by the next statement instead; a request
+    whose *first* statement finds it starts again on a new connection
+    (:func:`retry_if_lost_at_start`), any other answers 503.
     """
+    @event.listens_for(engine, "connect")
+    def _note_fresh(_dbapi_connection, record):
+        record.info["vv_idle_since"] = time.monotonic()  # just connected: nothing to ping
+
     @event.listens_for(engine, "checkin")
     def _note_idle(_dbapi_connection, record):
         record.info["vv_idle_since"] = time.monotonic()
@@ -103,12 +123,38 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection, record, _proxy):
         since = record.info.get("vv_idle_since")
-        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS and since > _last_loss:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
+            note_connection_lost()
             raise DisconnectionError(f"connection lost while idle: {type(exc).__name__}") from exc
+
+    @event.listens_for(engine, "handle_error")
+    def _note_loss(context):
+        if context.is_disconnect:
+            note_connection_lost()
+
+
+def retry_if_lost_at_start(db, run: Callable[[], T]) -> T:
+    """``run()`` — a request's first use of ``db`` — once more on a new connection if the pooled
+    one it was given turns out dead (the server restarted within the idle ping window).
+
+    Only a session that had begun nothing qualifies, and only a disconnect: whatever ``run``
+    did died with the connection's transaction, so starting over loses and repeats nothing
+    (``run`` must have no effect outside the database). A database still down fails the second
+    attempt too, and the caller answers 503 as before.
+    """
+    if db.in_transaction():
+        return run()
+    try:
+        return run()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        db.close()  # drops the dead connection; the session starts afresh on next use
+        return run()
 
 
 def make_session_factory(bind, *, info: dict | None = None, **options) -> sessionmaker[Session]:

@@ -21,6 +21,8 @@ from typing import Any, Callable
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
+from .db import note_connection_lost
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -79,6 +81,7 @@ class DriverStatement:
         except dialect.loaded_dbapi.Error as exc:
             lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
             if lost:
+                note_connection_lost()  # as SQLAlchemy's own execution does (handle_error, vault.db)
                 connection.invalidate(exc)
             raise DBAPIError.instance(plan.sql, parameters, exc, dialect.loaded_dbapi.Error,
                                       connection_invalidated=lost, dialect=dialect) from exc

@@ -31,6 +31,7 @@ from werkzeug.exceptions import abort
 
 from consent.models import Grant, VendorApp
 from vault import clock
+from vault.db import retry_if_lost_at_start
 from vault.driver import DriverStatement
 from vault.models import Account, DataKey, VaultRecord
 
@@ -142,16 +143,20 @@ def lookup(db, token_string: str, *, with_vault: bool = False) -> Caller | None:
     # Built once, executed on the session's DBAPI connection: no statement to build, no execution
     # context, no ORM session layer (bench/RESULTS.md).
     params = {"token_hash": digest(token_string)}
-    connection = db.connection()
+
+    def fetch() -> tuple[bool, tuple | None]:
+        connection = db.connection()
+        if with_vault and connection.dialect.name == "postgresql":  # SQLite has no round trip to save
+            return True, _BY_HASH_WITH_VAULT.first(connection, params)
+        return False, _BY_HASH.first(connection, params)
+
+    # Usually a request's first statement: a connection found dead here is replaced, not a 503.
+    with_sealed, row = retry_if_lost_at_start(db, fetch)
     sealed = None
-    if with_vault and connection.dialect.name == "postgresql":  # SQLite has no round trip to save
-        row = _BY_HASH_WITH_VAULT.first(connection, params)
-        if row is not None:
-            row, (fields, versions, ciphertexts, kek_id, wrapped) = row[:_LOOKED_UP], row[_LOOKED_UP:]
-            sealed = tuple((name, version, ciphertext, kek_id, wrapped)
-                           for name, version, ciphertext in zip(fields or (), versions or (), ciphertexts or ()))
-    else:
-        row = _BY_HASH.first(connection, params)
+    if with_sealed and row is not None:
+        row, (fields, versions, ciphertexts, kek_id, wrapped) = row[:_LOOKED_UP], row[_LOOKED_UP:]
+        sealed = tuple((name, version, ciphertext, kek_id, wrapped)
+                       for name, version, ciphertext in zip(fields or (), versions or (), ciphertexts or ()))
     if row is None:
         return None
     (token_id, client_id, app_id, active, scope, issued, expires, revoked, grant_id, account_id, public_id,

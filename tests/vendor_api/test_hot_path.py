@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from consent.ledger import LedgerEntry
-from tests.conftest import STRONG_PASSWORD, make_test_app
+from tests.conftest import STRONG_PASSWORD, demo_customer, make_test_app
 
 from .conftest import PROFILE, direct_token, recorded_statements
 
@@ -79,16 +79,9 @@ def test_the_three_customer_reads_are_marked_to_commit_their_entry_first(app):
 def test_a_read_whose_answer_then_fails_is_still_in_the_log(fresh_database, tmp_path, monkeypatch):
     """The entry is committed before the response is built (never the other way round: no answer
     leaves without its entry). On PostgreSQL it commits by itself, on SQLite right after the view."""
-    from vault import accounts
-    from vendor_api.cli import demo_step
-
     app = make_test_app(fresh_database.url, tmp_path / "instance", auto_migrate=True)
     inst = app.extensions["vrm"]
-    with app.app_context(), inst.sessions() as db:
-        customer = accounts.sign_up(db, "hot@example.com", STRONG_PASSWORD)
-        token = demo_step(db, inst, customer)["access_token"]
-        db.commit()
-        chain = customer.public_id
+    token, chain = demo_customer(app, "hot@example.com")
 
     def entries() -> int:
         with inst.sessions() as db:

@@ -8,6 +8,7 @@ from flask_login import login_user, logout_user
 
 from vault import sessions as vault_sessions
 from vault.clock import utcnow
+from vault.db import retry_if_lost_at_start
 from vault.models import Account
 
 from vendor_api.context import get_db, instance
@@ -20,10 +21,12 @@ AUTH_AT_KEY = "vv_auth_at"
 @login_manager.user_loader
 def _load_user(user_id: str):
     settings = instance().settings
-    found = vault_sessions.load_session(
-        get_db(), session.get(SESSION_KEY, ""),
+    db = get_db()
+    # A signed-in page's first statement: a connection found dead here is replaced, not a 503.
+    found = retry_if_lost_at_start(db, lambda: vault_sessions.load_session(
+        db, session.get(SESSION_KEY, ""),
         idle=timedelta(minutes=settings.session_idle_minutes),
-        absolute=timedelta(hours=settings.session_absolute_hours))
+        absolute=timedelta(hours=settings.session_absolute_hours)))
     if found is None or str(found[0].id) != user_id:
         return None
     return found[0]
