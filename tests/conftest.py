@@ -82,6 +82,22 @@ def lookup(db, address: str) -> str:
     return login_emails.of_session(db).lookup(address)
 
 
+def query_plan(db, query) -> str:
+    """The plan the database would use for ``query`` (PostgreSQL with sequential scans priced
+    out: with a handful of rows a planner rightly prefers a scan, and the question is whether an
+    index *can* serve it)."""
+    conn = db.connection()
+    compiled = query.compile(conn)
+    processors = compiled._bind_processors
+    params = {k: processors[k](v) if k in processors else v for k, v in compiled.construct_params().items()}
+    if compiled.positional:
+        params = tuple(params[k] for k in compiled.positiontup)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, params))
+    return "\n".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params))
+
+
 def make_test_app(database_url: str, instance_path: Path, **overrides):
     from web import create_app
     config = {"database_url": database_url, "instance_path": instance_path, "auto_migrate": False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,15 +105,25 @@ def sample_check(db: Session, keys: KeyService) -> str | None:
 
 
 def _first_per_kek(db: Session):
-    first = select(DataKey.kek_id, func.min(DataKey.account_id).label("aid")).group_by(DataKey.kek_id).subquery()
-    rows = [(kek_id, str(account_id), wrapped) for kek_id, account_id, wrapped in db.execute(
-        select(DataKey.kek_id, DataKey.account_id, DataKey.wrapped).join(
-            first, (DataKey.kek_id == first.c.kek_id) & (DataKey.account_id == first.c.aid)))]
+    """One wrapped key per key-encryption key in use: the customers' data keys, one index probe
+    per KEK (there are a handful, however many customers: a ``GROUP BY`` would read every row of
+    ``data_keys`` on each readiness probe), then the system keys under any other KEK."""
+    rows, after = [], None
+    while (row := db.execute(kek_probe(after)).first()):
+        after = row.kek_id
+        rows.append((row.kek_id, str(row.account_id), row.wrapped))
     if _has_system_keys_table(db):
         seen = {kek_id for kek_id, _, _ in rows}
         rows += [(kek_id, _system_ref(name), wrapped) for name, kek_id, wrapped in db.execute(
             select(SystemKey.name, SystemKey.kek_id, SystemKey.wrapped)) if kek_id not in seen]
     return rows
+
+
+def kek_probe(after: str | None):
+    """A data key wrapped by the first KEK (in id order) after ``after``: one step of the walk
+    over ``ix_data_keys_kek_id`` above."""
+    probe = select(DataKey.kek_id, DataKey.account_id, DataKey.wrapped).order_by(DataKey.kek_id).limit(1)
+    return probe if after is None else probe.where(DataKey.kek_id > after)
 
 
 def _has_system_keys_table(db: Session) -> bool:

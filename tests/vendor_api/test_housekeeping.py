@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from tests.conftest import query_plan
 from tests.vendor_api.conftest import direct_token
 from vault.clock import utcnow
 from vendor_api import housekeeping
@@ -44,18 +45,7 @@ def test_the_round_runs_at_most_hourly(app, monkeypatch):
 
 
 def test_dead_tokens_are_found_through_an_index_not_a_scan(db):
-    """The purge's look-up can use ix_oauth_tokens_usable_until on both databases (with a handful
-    of rows a planner rightly prefers a scan, so PostgreSQL is asked with scans priced out)."""
+    """The purge's look-up can use ix_oauth_tokens_usable_until on both databases."""
     query = select(Token.id).where(housekeeping.dead_tokens(utcnow())).limit(housekeeping.BATCH)
-    conn = db.connection()
-    compiled = query.compile(conn)
-    processors = compiled._bind_processors
-    params = {k: processors[k](v) if k in processors else v for k, v in compiled.construct_params().items()}
-    if compiled.positional:
-        params = tuple(params[k] for k in compiled.positiontup)
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, params))
-    else:
-        plan = "\n".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params))
+    plan = query_plan(db, query)
     assert "ix_oauth_tokens_usable_until" in plan, plan
