@@ -6,6 +6,7 @@ importing them, so this package never imports ``web`` (the layers contract in se
 from __future__ import annotations
 
 from flask import Flask, current_app, request
+from werkzeug.exceptions import abort
 
 #: Defaults; override in app.config (e.g. the test suite) or via create_app(config).
 DEFAULT_API_RATELIMIT = "600 per minute"
@@ -36,6 +37,20 @@ def registration_rate_limit_key() -> str:
     return f"oauth-register:{request.remote_addr or 'unknown'}"
 
 
+#: Methods whose body the API reads, always as JSON.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def refuse_non_json_body() -> None:
+    """415 for a body in anything but JSON. Without this, flask-smorest reads a form or text body
+    as no JSON at all and answers 422 "missing field" for fields the client did send."""
+    if request.method in _BODY_METHODS and not request.is_json and \
+            (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()):
+        from .documenting import UNSUPPORTED_MEDIA_TYPE
+        from .problems import problem
+        abort(problem(415, "Unsupported Media Type", UNSUPPORTED_MEDIA_TYPE))
+
+
 def init_app(app: Flask, *, csrf, limiter) -> None:
     from . import oauth, protector, registration, resources, throttle
 
@@ -64,6 +79,7 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
             throttle.hit(limiter.limiter, api_rate_limit(), protector.rate_limit_key())
             if request.blueprint in guarded:
                 protector.authenticate_first()
+                refuse_non_json_body()
 
     app.after_request(throttle.add_headers)
 

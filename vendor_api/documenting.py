@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from apispec import BasePlugin
 from flask import Response
 from flask_smorest import Blueprint
 
@@ -32,6 +33,22 @@ def error_documenter(blp: Blueprint, descriptions: Mapping[int, str]) -> Callabl
             return view
         return decorate
     return document
+
+
+#: What the API answers to a body that is not JSON (``vendor_api.refuse_non_json_body``).
+UNSUPPORTED_MEDIA_TYPE = "The body is not `application/json` (sent with another or no Content-Type)."
+
+
+class JsonBodiesOnly(BasePlugin):
+    """Documents 415 on every operation that takes a request body: the check is one before-request
+    hook for the whole API rather than a declaration per view, so its documentation is too."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {})["415"] = {
+                    "description": UNSUPPORTED_MEDIA_TYPE,
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def no_store(response: Response) -> Response:

@@ -14,7 +14,7 @@ from flask_smorest import Api, Blueprint
 
 from vault import clock
 
-from .documenting import error_documenter, no_store
+from .documenting import JsonBodiesOnly, error_documenter, no_store
 from .context import get_db, instance, statement_wise
 from .protector import CUSTOMER, caller, reads_vault, require_oauth
 from .reads import app_summary, read_consent, read_profile, read_terms
@@ -174,7 +174,7 @@ def init_app(app: Flask) -> VendorApi:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    api = VendorApi(app, spec_kwargs={"info": {"description": (
+    api = VendorApi(app, spec_kwargs={"extra_plugins": [JsonBodiesOnly()], "info": {"description": (
         "Customers grant your app scoped, revocable, expiring consent; this API returns only what "
         "they granted. Get a token with the authorization code flow (PKCE S256 required) described "
         "at /.well-known/oauth-authorization-server.")}})

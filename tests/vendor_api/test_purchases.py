@@ -146,6 +146,40 @@ def test_a_blank_item_name_is_refused(client, shop_token):
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("content_type, body", [
+    ("application/x-www-form-urlencoded", "order_id=ORD-1&total=1"),
+    ("text/plain", json.dumps(ORDER)),
+    (None, json.dumps(ORDER)),
+])
+def test_a_body_that_is_not_json_is_refused_as_such(client, db, shop_token, content_type, body):
+    """Not a 422 listing every field as missing (the body was sent, just not as JSON)."""
+    headers = bearer(shop_token) | ({"Content-Type": content_type} if content_type else {})
+    response = client.post("/api/v1/me/purchases", data=body, headers=headers)
+    assert response.status_code == 415, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert "application/json" in response.get_json()["detail"]
+    assert db.execute(text("SELECT count(*) FROM purchases")).scalar() == 0
+    assert client.patch("/api/v1/me/purchases/ORD-1", data="status=shipped", headers=bearer(shop_token),
+                        content_type="application/x-www-form-urlencoded").status_code == 415
+
+
+def test_json_with_a_charset_is_json_and_strangers_still_hear_401_first(client, shop_token):
+    created = client.post("/api/v1/me/purchases", data=json.dumps(ORDER).encode(),
+                          headers=bearer(shop_token), content_type="application/json; charset=utf-8")
+    assert created.status_code == 201, created.get_data(as_text=True)
+    stranger = client.post("/api/v1/me/purchases", data="a=b", content_type="application/x-www-form-urlencoded")
+    assert stranger.status_code == 401
+
+
+def test_the_specification_promises_415_exactly_where_a_body_is_read(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operations = [(method, op) for item in spec["paths"].values() for method, op in item.items()
+                  if isinstance(op, dict) and "responses" in op]
+    with_body = [op for _method, op in operations if "requestBody" in op]
+    assert with_body and all("415" in op["responses"] for op in with_body)
+    assert not any("415" in op["responses"] for _method, op in operations if "requestBody" not in op)
+
+
 # --- scopes ---------------------------------------------------------------------------------------
 
 def test_each_operation_needs_its_scope(app, client, db, customer, shop):
