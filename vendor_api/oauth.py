@@ -384,6 +384,26 @@ def redirect_origin(uri: str) -> str:
 
 # --- endpoints --------------------------------------------------------------------------------
 
+FORM = "application/x-www-form-urlencoded"
+
+
+@bp.before_request
+def _form_encoded_parameters_only():
+    """The token, revocation and introspection endpoints read form parameters (RFC 6749 §4.1.3,
+    RFC 7009 §2.1, RFC 7662 §2.1). A JSON body would reach Authlib as no parameters at all and
+    come back as a puzzling ``unsupported_grant_type``; say what is wrong instead."""
+    if request.method == "POST" and request.mimetype != FORM and \
+            (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()):
+        sent = request.mimetype or "an untyped body"
+        response = jsonify(error="invalid_request", error_description=f"Send the parameters in the body as {FORM}, "
+                                                                      f"not {sent}.")
+        response.status_code = 400
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+    return None
+
+
 @bp.route("/oauth/token", methods=["POST"])
 def token():
     return server.create_token_response()

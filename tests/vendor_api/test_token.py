@@ -321,6 +321,19 @@ def test_token_endpoint_errors_are_oauth_json_not_pages(flow):
     assert response.mimetype == "application/json" and "error" in response.json
 
 
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", '{"grant_type": "client_credentials"}'), ("text/plain", "grant_type=client_credentials")])
+def test_parameters_sent_as_anything_but_a_form_are_named_as_the_problem(flow, path, content_type, body):
+    response = flow.client.post(path, data=body, content_type=content_type, auth=(flow.vendor.client_id,
+                                                                              flow.vendor.secret))
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    assert response.json["error"] == "invalid_request"
+    assert "application/x-www-form-urlencoded" in response.json["error_description"]
+    assert content_type in response.json["error_description"] and "access_token" not in response.json
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_all_scopes_are_known(vendor):
     assert set(vendor.app.requested_scopes) == set(ALL_SCOPES)
 
