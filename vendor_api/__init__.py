@@ -44,8 +44,10 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 def refuse_non_json_body() -> None:
     """415 for a body in anything but JSON. Without this, flask-smorest reads a form or text body
     as no JSON at all and answers 422 "missing field" for fields the client did send."""
-    if request.method in _BODY_METHODS and not request.is_json and \
-            (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()):
+    if request.method not in _BODY_METHODS or request.is_json:
+        return
+    from .context import request_has_body
+    if request_has_body():
         from .documenting import UNSUPPORTED_MEDIA_TYPE
         from .problems import problem
         abort(problem(415, "Unsupported Media Type", UNSUPPORTED_MEDIA_TYPE))

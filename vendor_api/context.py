@@ -41,6 +41,11 @@ def current_view():
     return current_app.view_functions.get(request.endpoint) if request else None
 
 
+def request_has_body() -> bool:
+    """Whether the client sent a body (a length, or chunks to come), whatever its type."""
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
 def get_db() -> Session:
     db = g.get("db")
     if db is None:

@@ -42,7 +42,7 @@ from vault import clock
 from vault.models import Account
 
 from . import clients, dpop, tokens
-from .context import base_url, get_db, keep_on_error
+from .context import base_url, get_db, keep_on_error, request_has_body
 from .credentials import CODE_PREFIX, digest, new_credential
 from .models import AUTH_METHODS, GRANT_TYPES, VENDOR_SCOPES, AuthorizationCode, Token
 
@@ -392,8 +392,7 @@ def _form_encoded_parameters_only():
     """The token, revocation and introspection endpoints read form parameters (RFC 6749 §4.1.3,
     RFC 7009 §2.1, RFC 7662 §2.1). A JSON body would reach Authlib as no parameters at all and
     come back as a puzzling ``unsupported_grant_type``; say what is wrong instead."""
-    if request.method == "POST" and request.mimetype != FORM and \
-            (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()):
+    if request.method == "POST" and request.mimetype != FORM and request_has_body():
         sent = request.mimetype or "an untyped body"
         response = jsonify(error="invalid_request", error_description=f"Send the parameters in the body as {FORM}, "
                                                                       f"not {sent}.")
