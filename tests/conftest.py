@@ -106,8 +106,9 @@ def make_test_app(database_url: str, instance_path: Path, **overrides):
     return create_app(config)
 
 
-def demo_customer(app, email: str) -> tuple[str, str]:
-    """A customer who granted the demo app, committed for real: (access token, ledger chain).
+def demo_customer(app, email: str) -> dict:
+    """A customer who granted the demo app, committed for real: what ``vault demo --json`` gives
+    (``access_token``, ``client_id``, ``client_secret``...) plus the customer's ledger ``chain``.
     For tests on an app of their own whose requests must see committed data."""
     from vault import accounts
     from vendor_api.cli import demo_step
@@ -115,9 +116,9 @@ def demo_customer(app, email: str) -> tuple[str, str]:
     inst = app.extensions["vrm"]
     with app.test_request_context(), inst.sessions() as db:
         customer = accounts.sign_up(db, email, STRONG_PASSWORD)
-        token = demo_step(db, inst, customer)["access_token"]
+        demo = demo_step(db, inst, customer)
         db.commit()
-        return token, customer.public_id
+        return {**demo, "chain": customer.public_id}
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from sqlalchemy import select
 from consent.models import Grant
 from consent.scopes import SCOPES
 from vault import clock
+from vault.db import retry_if_lost_at_start
 from vault.models import Account
 
 from . import clients, dpop, tokens
@@ -340,7 +341,10 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 # --- the server -------------------------------------------------------------------------------
 
 def _query_client(client_id):
-    return clients.by_client_id(get_db(), client_id)
+    # The token, revocation and introspection endpoints' first statement: a connection found dead
+    # here is replaced, not a 503 (vault.db.retry_if_lost_at_start).
+    db = get_db()
+    return retry_if_lost_at_start(db, lambda: clients.by_client_id(db, client_id))
 
 
 def _save_token(token, request):  # pragma: no cover - every grant above issues through tokens.issue

@@ -81,7 +81,8 @@ def test_a_read_whose_answer_then_fails_is_still_in_the_log(fresh_database, tmp_
     leaves without its entry). On PostgreSQL it commits by itself, on SQLite right after the view."""
     app = make_test_app(fresh_database.url, tmp_path / "instance", auto_migrate=True)
     inst = app.extensions["vrm"]
-    token, chain = demo_customer(app, "hot@example.com")
+    demo = demo_customer(app, "hot@example.com")
+    token, chain = demo["access_token"], demo["chain"]
 
     def entries() -> int:
         with inst.sessions() as db:
