@@ -121,10 +121,9 @@ def demo_customer(app, email: str) -> dict:
         return {**demo, "chain": customer.public_id}
 
 
-@pytest.fixture
-def app(database_url, instance_path):
-    """An app whose every database session lives inside one rolled-back transaction."""
-    application = make_test_app(database_url, instance_path)
+def rolled_back(application):
+    """Yields ``application`` with every database session inside one transaction, rolled back
+    afterwards (a fixture's body: ``yield from rolled_back(make_test_app(...))``)."""
     inst = application.extensions["vrm"]
     conn = inst.engine.connect()
     outer = conn.begin()
@@ -133,6 +132,12 @@ def app(database_url, instance_path):
     outer.rollback()
     conn.close()
     inst.dispose()
+
+
+@pytest.fixture
+def app(database_url, instance_path):
+    """An app whose every database session lives inside one rolled-back transaction."""
+    yield from rolled_back(make_test_app(database_url, instance_path))
 
 
 @pytest.fixture

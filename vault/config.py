@@ -76,6 +76,9 @@ class Settings:
     smtp_password: str = ""
     smtp_starttls: bool = True
     mail_from: str = "VRM Vault <no-reply@vrm-vault.localhost>"
+    #: Require a server-issued nonce in DPoP proofs (RFC 9449 §8, §9): proofs cannot be made
+    #: ahead of time, at the price of one refused round trip per client now and then.
+    dpop_nonce: bool = False
     #: SMS: "log" (logs that a text went to a masked number; for development) or "http" (POST
     #: JSON to ``sms_url`` with ``Authorization: Bearer <sms_key>``).
     sms_gateway: str = "log"

@@ -84,6 +84,9 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
                 refuse_non_json_body()
 
     app.after_request(throttle.add_headers)
+    if app.extensions["vrm"].settings.dpop_nonce:
+        from . import dpop
+        app.after_request(dpop.add_nonce)
 
     if id(limiter) not in _limited:  # the limiter outlives apps (tests build many): decorate once
         _limited.add(id(limiter))

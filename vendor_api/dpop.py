@@ -11,7 +11,12 @@ Authlib has no DPoP support, so the proof is checked here, with joserfc for JWS 
   clock, ``jti`` was never seen with this key, and ``ath`` is the hash of the access token when
   one is presented;
 * :func:`remember` records the ``jti`` in the database (several processes answer requests, so no
-  memory cache would do) for as long as the proof could be accepted.
+  memory cache would do) for as long as the proof could be accepted;
+* with ``VAULT_DPOP_NONCE=true``, a ``nonce`` we issued not long ago (RFC 9449 §8, §9), so a
+  proof cannot be signed ahead of time: without one the answer is ``use_dpop_nonce`` with a fresh
+  nonce in the ``DPoP-Nonce`` header, and every answer to a request with a proof carries the
+  current one. Nonces are stateless — an HMAC of the current time slot under a key derived from
+  the instance secret — so every app server issues and accepts the same ones.
 
 :func:`check` and :func:`remember` take ``now`` and the database session as arguments;
 :func:`verify_request` applies them to the current Flask request. The ``jti`` is recorded in the
@@ -24,13 +29,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import request
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app, request
 from joserfc import jwk, jws
 from joserfc.errors import JoseError, UnsupportedAlgorithmError
 from sqlalchemy import delete
@@ -40,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from vault import clock
 
-from .context import get_db
+from .context import get_db, instance
 from .models import DPoPProofSeen
 
 #: Signing algorithms accepted in proofs (also in the server metadata and ``WWW-Authenticate``).
@@ -56,8 +64,22 @@ MIN_RSA_BITS = 2048
 MAX_JTI_LENGTH = 256
 
 
+#: Server nonces are made per time slot of this length and accepted in their slot and the next:
+#: a nonce is good for 5 to 10 minutes, and a client is given the current one on every answer.
+NONCE_SLOT_SECONDS = 300
+
+
 class InvalidProof(Exception):
     """The proof is missing, malformed, or does not fit the request (``invalid_dpop_proof``)."""
+
+    error = "invalid_dpop_proof"
+
+
+class NonceNeeded(InvalidProof):
+    """The proof carries no nonce, or one that is not ours or no longer fresh (``use_dpop_nonce``):
+    the client retries with the nonce in the answer's ``DPoP-Nonce`` header."""
+
+    error = "use_dpop_nonce"
 
 
 class _Registry(jws.JWSRegistry):
@@ -169,13 +191,43 @@ def _issued_at(claims: dict, now: datetime) -> datetime:
     return issued
 
 
+def derive_nonce_secret(master: str | bytes) -> bytes:
+    """The key server nonces are made with, derived from the instance secret (never used raw)."""
+    material = master.encode() if isinstance(master, str) else master
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"vrm-vault dpop nonce v1").derive(material)
+
+
+def _nonce_for_slot(secret: bytes, slot: int) -> str:
+    tag = hmac.new(secret, slot.to_bytes(8, "big", signed=True), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(slot.to_bytes(8, "big", signed=True) + tag).rstrip(b"=").decode()
+
+
+def _slot(now: datetime) -> int:
+    return int(now.timestamp()) // NONCE_SLOT_SECONDS
+
+
+def make_nonce(secret: bytes, now: datetime) -> str:
+    """The nonce to hand out now (the same one on every server for the whole slot)."""
+    return _nonce_for_slot(secret, _slot(now))
+
+
+def nonce_is_fresh(secret: bytes, value, now: datetime) -> bool:
+    """Whether ``value`` is the nonce of this slot or of the one before."""
+    if not isinstance(value, str) or len(value) > 64:
+        return False
+    current = _slot(now)
+    return any(hmac.compare_digest(value, _nonce_for_slot(secret, slot)) for slot in (current, current - 1))
+
+
 def check(value: str | None, *, method: str, url: str, now: datetime, access_token: str | None = None,
-          jkt: str | None = None) -> Proof:
+          jkt: str | None = None, nonce_secret: bytes | None = None) -> Proof:
     """Validate a proof for one request; raise :class:`InvalidProof` saying what is wrong.
 
     ``access_token`` (resource requests) requires a matching ``ath``; ``jkt`` (the binding of
-    the token presented) requires the proof to be signed by that very key. The ``jti`` is only
-    checked for form here: :func:`remember` decides whether it was seen before.
+    the token presented) requires the proof to be signed by that very key; ``nonce_secret``
+    (nonces required) a fresh server nonce, checked last, so a client is asked for one only
+    when everything else about its proof is right. The ``jti`` is only checked for form here:
+    :func:`remember` decides whether it was seen before.
     """
     _header, claims, key = _parse(value)
     if claims.get("htm") != method:
@@ -196,6 +248,8 @@ def check(value: str | None, *, method: str, url: str, now: datetime, access_tok
     thumbprint = key.thumbprint()
     if jkt is not None and thumbprint != jkt:
         raise InvalidProof("The proof is not signed with the key this token is bound to.")
+    if nonce_secret is not None and not nonce_is_fresh(nonce_secret, claims.get("nonce"), now):
+        raise NonceNeeded("Sign the proof again with the server nonce from the DPoP-Nonce header as 'nonce'.")
     return Proof(thumbprint, jti, issued)
 
 
@@ -216,13 +270,32 @@ def remember(db: Session, proof: Proof, *, now: datetime) -> bool:
     return inserted is not None
 
 
+def nonce_secret() -> bytes | None:
+    """The nonce key of this app when nonces are required (``VAULT_DPOP_NONCE``), else None."""
+    if not instance().settings.dpop_nonce:
+        return None
+    secret = current_app.extensions.get("vrm_dpop_nonce_secret")
+    if secret is None:
+        secret = current_app.extensions["vrm_dpop_nonce_secret"] = derive_nonce_secret(instance().secret_key)
+    return secret
+
+
+def add_nonce(response):
+    """After a request that came with a proof: the current nonce, so the client's next proof can
+    carry it without a refused round trip (RFC 9449 §8.2, §9)."""
+    if "DPoP" in request.headers and (secret := nonce_secret()) is not None:
+        response.headers["DPoP-Nonce"] = make_nonce(secret, clock.utcnow())
+    return response
+
+
 def verify_request(url: str, *, access_token: str | None = None, jkt: str | None = None) -> Proof:
     """The DPoP proof of the current request, checked against ``url`` and spent."""
     values = request.headers.getlist("DPoP")
     if len(values) != 1:
         raise InvalidProof("Send exactly one DPoP header.")
     now = clock.utcnow()
-    proof = check(values[0], method=request.method, url=url, now=now, access_token=access_token, jkt=jkt)
+    proof = check(values[0], method=request.method, url=url, now=now, access_token=access_token, jkt=jkt,
+                  nonce_secret=nonce_secret())
     if not remember(get_db(), proof, now=now):
         raise InvalidProof("This proof was used before: sign a new one (new 'jti') for every request.")
     return proof

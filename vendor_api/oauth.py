@@ -130,8 +130,8 @@ def dpop_binding(client, *, bound_to: str | None = None, what: str = "refresh to
         return None
     try:
         return dpop.verify_request(token_endpoint_url(), jkt=bound_to).jkt
-    except dpop.InvalidProof as exc:
-        raise InvalidDPoPProofError(str(exc)) from exc
+    except dpop.InvalidProof as exc:  # invalid_dpop_proof, or use_dpop_nonce (RFC 9449 §8)
+        raise InvalidDPoPProofError(str(exc), error=exc.error) from exc
 
 
 # --- grants -----------------------------------------------------------------------------------

@@ -202,7 +202,8 @@ def rate_limit_key() -> str:
 
 
 class DPoPError(OAuth2Error):
-    """401 with a ``DPoP`` challenge: ``error`` is ``invalid_token`` or ``invalid_dpop_proof``."""
+    """401 with a ``DPoP`` challenge: ``error`` is ``invalid_token``, ``invalid_dpop_proof`` or
+    ``use_dpop_nonce``."""
 
     def __init__(self, error: str, description: str):
         super().__init__(description, error=error, status_code=401)
@@ -239,8 +240,8 @@ class VaultDPoPValidator(VaultBearerValidator):
             raise DPoPError("invalid_token", "This token is not bound to a DPoP key: send it as Bearer.")
         try:
             dpop.verify_request(base_url() + request.path, access_token=presented_token()[1], jkt=caller.dpop_jkt)
-        except dpop.InvalidProof as exc:
-            raise DPoPError("invalid_dpop_proof", str(exc)) from exc
+        except dpop.InvalidProof as exc:  # invalid_dpop_proof, or use_dpop_nonce (RFC 9449 §9)
+            raise DPoPError(exc.error, str(exc)) from exc
 
     def validate_token(self, caller: Caller | None, scopes, request):
         if caller is None or not caller.is_alive(clock.utcnow()):

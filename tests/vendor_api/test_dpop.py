@@ -113,6 +113,7 @@ def test_sec13_bound_token_works_with_a_correct_proof(flow, logged_in, db, alg):
     assert row.dpop_jkt == holder.jkt
     response = _api(flow, body["access_token"], holder.proof(token=body["access_token"]))
     assert response.status_code == 200 and response.json["given_name"] == "Amira"
+    assert "DPoP-Nonce" not in response.headers  # nonces are off unless VAULT_DPOP_NONCE asks for them
 
 
 def test_sec13_token_request_without_proof_still_gets_a_bearer_token(flow, logged_in):
