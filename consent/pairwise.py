@@ -11,15 +11,12 @@ import base64
 import hashlib
 import hmac
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from vault.crypto import derive_key
 
 
 def derive_pairwise_secret(master: str | bytes) -> bytes:
     """A key for pairwise ids only, derived from the instance secret (never used raw)."""
-    material = master.encode() if isinstance(master, str) else master
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"vrm-vault pairwise subject v1").derive(material)
+    return derive_key(master, b"vrm-vault pairwise subject v1")
 
 
 def pairwise_subject(secret: bytes, customer_public_id: str, client_id: str) -> str:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import DecryptionFailed
 
@@ -22,6 +24,13 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 #: Bumped when the plaintext encoding of values changes; part of every field's associated data.
 FIELD_VERSION = 1
+
+
+def derive_key(master: str | bytes, label: bytes) -> bytes:
+    """A 256-bit key for one purpose (``label``), derived from a secret by HKDF-SHA256, so the
+    secret itself is never used raw and keys for different purposes are unrelated."""
+    material = master.encode() if isinstance(master, str) else master
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=label).derive(material)
 
 
 def generate_key() -> bytes:

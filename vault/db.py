@@ -112,13 +112,11 @@ def _ping_when_idle(engine: Engine) -> None:
     whose *first* statement finds it starts again on a new connection
     (:func:`retry_if_lost_at_start`), any other answers 503.
     """
-    @event.listens_for(engine, "connect")
-    def _note_fresh(_dbapi_connection, record):
-        record.info["vv_idle_since"] = time.monotonic()  # just connected: nothing to ping
-
-    @event.listens_for(engine, "checkin")
-    def _note_idle(_dbapi_connection, record):
+    def _note_idle(_dbapi_connection, record):  # just connected or given back: alive now
         record.info["vv_idle_since"] = time.monotonic()
+
+    event.listen(engine, "connect", _note_idle)
+    event.listen(engine, "checkin", _note_idle)
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection, record, _proxy):

@@ -26,8 +26,6 @@ import hashlib
 import hmac
 from typing import ClassVar
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import object_session
 
 from . import crypto
@@ -47,11 +45,8 @@ class LoginEmails:
     """Seal, open and look up login addresses under one instance's system key."""
 
     def __init__(self, system_key: bytes):
-        def derive(purpose: bytes) -> bytes:
-            return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                        info=b"vrm-vault/login-emails/" + purpose).derive(system_key)
-        self._lookup_key = derive(b"lookup")
-        self._seal_key = derive(b"seal")
+        self._lookup_key = crypto.derive_key(system_key, b"vrm-vault/login-emails/lookup")
+        self._seal_key = crypto.derive_key(system_key, b"vrm-vault/login-emails/seal")
 
     def __repr__(self) -> str:  # the keys must never reach a log line through a repr
         return "LoginEmails(<keys hidden>)"

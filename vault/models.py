@@ -64,7 +64,6 @@ class Account(SealedEmail, Base):
         return str(self.id)
 
 
-
 class DataKey(Base):
     """A customer's data key, wrapped by a key-encryption key that lives outside the database.
 

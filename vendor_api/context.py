@@ -8,6 +8,7 @@ that knows Flask, so both ``vendor_api`` and ``web`` can use it.)
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
@@ -27,12 +28,18 @@ def base_url() -> str:
     return (configured or request.url_root).rstrip("/")
 
 
-def consent_context() -> ConsentContext:
-    inst = instance()
-    secret = current_app.extensions.get("vrm_pairwise_secret")
+def derived_secret(derive: Callable[[str], bytes]) -> bytes:
+    """``derive(instance secret)``, computed once per app (HKDF on every request would be waste)."""
+    cache = current_app.extensions.setdefault("vrm_derived_secrets", {})
+    secret = cache.get(derive)
     if secret is None:
-        secret = current_app.extensions["vrm_pairwise_secret"] = derive_pairwise_secret(inst.secret_key)
-    return ConsentContext(signing=inst.signing, pairwise_secret=secret, issuer_url=base_url())
+        secret = cache[derive] = derive(instance().secret_key)
+    return secret
+
+
+def consent_context() -> ConsentContext:
+    return ConsentContext(signing=instance().signing, pairwise_secret=derived_secret(derive_pairwise_secret),
+                          issuer_url=base_url())
 
 
 def current_view():

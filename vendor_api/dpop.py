@@ -36,9 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app, request
+from flask import request
 from joserfc import jwk, jws
 from joserfc.errors import JoseError, UnsupportedAlgorithmError
 from sqlalchemy import delete
@@ -47,8 +45,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vault import clock
+from vault.crypto import derive_key
 
-from .context import get_db, instance
+from .context import derived_secret, get_db, instance
 from .models import DPoPProofSeen
 
 #: Signing algorithms accepted in proofs (also in the server metadata and ``WWW-Authenticate``).
@@ -193,8 +192,7 @@ def _issued_at(claims: dict, now: datetime) -> datetime:
 
 def derive_nonce_secret(master: str | bytes) -> bytes:
     """The key server nonces are made with, derived from the instance secret (never used raw)."""
-    material = master.encode() if isinstance(master, str) else master
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"vrm-vault dpop nonce v1").derive(material)
+    return derive_key(master, b"vrm-vault dpop nonce v1")
 
 
 def _nonce_for_slot(secret: bytes, slot: int) -> str:
@@ -272,12 +270,7 @@ def remember(db: Session, proof: Proof, *, now: datetime) -> bool:
 
 def nonce_secret() -> bytes | None:
     """The nonce key of this app when nonces are required (``VAULT_DPOP_NONCE``), else None."""
-    if not instance().settings.dpop_nonce:
-        return None
-    secret = current_app.extensions.get("vrm_dpop_nonce_secret")
-    if secret is None:
-        secret = current_app.extensions["vrm_dpop_nonce_secret"] = derive_nonce_secret(instance().secret_key)
-    return secret
+    return derived_secret(derive_nonce_secret) if instance().settings.dpop_nonce else None
 
 
 def add_nonce(response):

@@ -143,15 +143,10 @@ def lookup(db, token_string: str, *, with_vault: bool = False) -> Caller | None:
     # Built once, executed on the session's DBAPI connection: no statement to build, no execution
     # context, no ORM session layer (bench/RESULTS.md).
     params = {"token_hash": digest(token_string)}
-
-    def fetch() -> tuple[bool, tuple | None]:
-        connection = db.connection()
-        if with_vault and connection.dialect.name == "postgresql":  # SQLite has no round trip to save
-            return True, _BY_HASH_WITH_VAULT.first(connection, params)
-        return False, _BY_HASH.first(connection, params)
-
+    with_sealed = with_vault and db.get_bind().dialect.name == "postgresql"  # SQLite has no round trip to save
+    statement = _BY_HASH_WITH_VAULT if with_sealed else _BY_HASH
     # Usually a request's first statement: a connection found dead here is replaced, not a 503.
-    with_sealed, row = retry_if_lost_at_start(db, fetch)
+    row = retry_if_lost_at_start(db, lambda: statement.first(db.connection(), params))
     sealed = None
     if with_sealed and row is not None:
         row, (fields, versions, ciphertexts, kek_id, wrapped) = row[:_LOOKED_UP], row[_LOOKED_UP:]
