@@ -103,6 +103,8 @@ def grant(db: Session, ctx: ConsentContext, *, customer: Account, app: VendorApp
     revoked or expired one is replaced by the new approval.
     """
     now = now or utcnow()
+    if not app.is_active:
+        raise InvalidConsentChange(f"{app.name} has been retired by its vendor and cannot receive consent.")
     scopes = _check_scopes(app, scopes)
     fields = _check_fields(scopes, fields)
     expires_at = _expiry(now, term_days)
@@ -181,6 +183,27 @@ def revoke(db: Session, ctx: ConsentContext, grant_row: Grant, customer: Account
     grant_row.status, grant_row.revoked_at = "revoked", now
     return _record(db, ctx, grant_row, customer, "revoke", now,
                    actor=actor or customer.public_id, actor_role=actor_role)
+
+
+def end_for_retired_apps(db: Session, ctx: ConsentContext, *, now: datetime | None = None,
+                         limit: int = 500) -> list[Change]:
+    """End the live grants of apps their vendors retired: each becomes ``revoked`` by the vendor,
+    with a ledger entry, a receipt and a notice to the customer, like a withdrawal.
+
+    Reads already stop when the app is retired (its tokens are revoked and the token check reads
+    the app's state); this sweep, run by the worker in batches, makes the end visible to each
+    customer without making the vendor's retirement wait on every one of its grants. Safe beside
+    other workers for the same reason as :func:`expire_due`.
+    """
+    now = now or utcnow()
+    retired = db.scalars(select(VendorApp.id).where(VendorApp.is_active.is_(False))).all()
+    if not retired:  # the usual round: one look at the (small) apps table
+        return []
+    # By ix_grants_app_status; no ORDER BY, which could walk every grant in id order instead.
+    due = db.scalars(select(Grant).where(Grant.app_id.in_(retired), Grant.status == "active")
+                     .limit(limit).with_for_update(of=Grant, skip_locked=True)).all()
+    return [revoke(db, ctx, row, db.get(Account, row.account_id), now=now, actor=row.app.client_id,
+                   actor_role="vendor") for row in due]
 
 
 def expire_due(db: Session, ctx: ConsentContext, *, now: datetime | None = None, limit: int = 500) -> list[Change]:

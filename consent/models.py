@@ -65,6 +65,9 @@ class VendorApp(Base):
     requested_scopes_json: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: When its vendor retired it (console or RFC 7592 DELETE); it then answers no OAuth request
+    #: and its grants are ended by the worker (:func:`consent.grants.end_for_retired_apps`).
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     org: Mapped[VendorOrg] = relationship(lazy="joined")
 

@@ -73,7 +73,8 @@ CLASSES = {
     "api_intents": {c: 401 for c in CALLERS} | {"vendor_with": OK, "vendor_without": 403},
     # OAuth endpoints that authenticate the client (HTTP Basic with the app's secret)
     "oauth_client": {c: 401 for c in CALLERS} | {"vendor_with": OK, "vendor_without": OK},
-    # dynamic registration: only with an initial access token, which no caller here holds
+    # dynamic registration and client management: only with an initial (or registration) access
+    # token, which no caller here holds
     "registration": {c: 401 for c in CALLERS},
 }
 
@@ -192,6 +193,7 @@ ROUTES = {
     "oauth.introspect": ("oauth_client", {}),
     "oauth.revoke": ("oauth_client", {}),
     "oauth_registration.register_client": ("registration", {}),
+    "oauth_registration.manage_client": ("registration", {}),
 }
 
 #: Answers that mean "let through" on a route whose view says no to an empty form: the

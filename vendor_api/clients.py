@@ -1,4 +1,4 @@
-"""Register vendor organisations and apps as OAuth clients; rotate their secrets.
+"""Register vendor organisations and apps as OAuth clients; rotate their secrets; retire them.
 
 Redirect URIs are checked at registration (https only, except http on loopback for
 development; no fragment; no wildcards) so that the authorization endpoint can do a plain exact
@@ -6,13 +6,14 @@ string match later (SECURITY.md 1-2). Client secrets are shown once and stored a
 """
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import re
 from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent.models import VendorApp, VendorOrg
@@ -20,8 +21,9 @@ from consent.scopes import DPV_PURPOSES, SCOPES
 from vault.clock import utcnow
 from vault.errors import ValidationFailed
 
-from .credentials import SECRET_PREFIX, digest, new_credential
-from .models import AUTH_METHODS, GRANT_TYPES, OAuthClient
+from . import tokens
+from .credentials import REGISTRATION_PREFIX, SECRET_PREFIX, digest, new_credential
+from .models import AUTH_METHODS, GRANT_TYPES, AuthorizationCode, OAuthClient
 
 DEFAULT_GRANT_TYPES = GRANT_TYPES
 LOOPBACK_HOSTS = ("localhost",)
@@ -141,6 +143,55 @@ def rotate_secret(db: Session, client: OAuthClient, *, now: datetime | None = No
     return secret
 
 
+def issue_registration_token(db: Session, client: OAuthClient) -> str:
+    """A new registration access token (RFC 7592) for ``client``; any earlier one stops working.
+    Returned in plain text once; only its digest is kept."""
+    token = new_credential(REGISTRATION_PREFIX)
+    client.registration_token_hash = digest(token)
+    db.flush()
+    return token
+
+
+def replace_registration_token(db: Session, client: OAuthClient, presented: str) -> str | None:
+    """Spend ``presented`` for a new token, atomically: of two requests racing with the same token
+    only one gets a successor. None if ``presented`` is not (or no longer) the client's token."""
+    if not isinstance(presented, str) or not presented.startswith(REGISTRATION_PREFIX) or len(presented) > 200 \
+            or client.registration_token_hash is None \
+            or not hmac.compare_digest(digest(presented), client.registration_token_hash):
+        return None
+    token = new_credential(REGISTRATION_PREFIX)
+    swapped = db.execute(update(OAuthClient).where(OAuthClient.id == client.id,
+                                                   OAuthClient.registration_token_hash == digest(presented))
+                         .values(registration_token_hash=digest(token))
+                         .execution_options(synchronize_session=False)).rowcount
+    if swapped != 1:
+        return None
+    db.refresh(client, ["registration_token_hash"])
+    return token
+
+
+def retire_app(db: Session, app: VendorApp, client: OAuthClient, *, now: datetime | None = None) -> int:
+    """Take an app out of service for good; returns how many live tokens were revoked.
+
+    At once: its client id, secret and registration token stop working at every OAuth endpoint
+    (the client look-up skips retired apps), its tokens are revoked and its unused authorization
+    codes spent, and no customer can grant it consent. Its customers' grants are then ended by the
+    worker (:func:`consent.grants.end_for_retired_apps`), each with a ledger entry and a receipt.
+    Retiring twice changes nothing more.
+    """
+    now = now or utcnow()
+    if not app.is_active:
+        return 0
+    app.is_active, app.retired_at = False, now
+    client.registration_token_hash = None
+    revoked = tokens.revoke_for_app(db, app.id, now=now)
+    db.execute(update(AuthorizationCode).where(AuthorizationCode.client_pk == client.id,
+                                               AuthorizationCode.used_at.is_(None))
+               .values(used_at=now).execution_options(synchronize_session=False))
+    db.flush()
+    return revoked
+
+
 def set_redirect_uris(db: Session, client: OAuthClient, uris: Iterable[str]) -> None:
     client.redirect_uris = check_redirect_uris(uris)
     db.flush()
@@ -151,6 +202,12 @@ def by_client_id(db: Session, client_id: str | None) -> OAuthClient | None:
         return None
     return db.scalar(select(OAuthClient).join(VendorApp, VendorApp.id == OAuthClient.app_id)
                      .where(VendorApp.client_id == client_id))
+
+
+def active_by_client_id(db: Session, client_id: str | None) -> OAuthClient | None:
+    """The client for OAuth purposes: a retired app's client is as good as unknown."""
+    client = by_client_id(db, client_id)
+    return client if client is not None and client.app.is_active else None
 
 
 def for_app(db: Session, app_id: int) -> OAuthClient | None:

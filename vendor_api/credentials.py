@@ -14,6 +14,7 @@ ACCESS_PREFIX = "vv_at_"
 REFRESH_PREFIX = "vv_rt_"
 CODE_PREFIX = "vv_ac_"
 SECRET_PREFIX = "vv_cs_"
+REGISTRATION_PREFIX = "vv_rat_"
 
 
 def new_credential(prefix: str) -> str:

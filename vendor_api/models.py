@@ -49,6 +49,9 @@ class OAuthClient(Base):
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: Refuse token requests without a DPoP proof (RFC 9449): every token of this client is bound.
     require_dpop: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Digest of the RFC 7592 registration access token of a dynamically registered client (none
+    #: for clients made in the console, which manages them).
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     app: Mapped[VendorApp] = relationship(lazy="joined")
 

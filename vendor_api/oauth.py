@@ -344,7 +344,7 @@ def _query_client(client_id):
     # The token, revocation and introspection endpoints' first statement: a connection found dead
     # here is replaced, not a 503 (vault.db.retry_if_lost_at_start).
     db = get_db()
-    return retry_if_lost_at_start(db, lambda: clients.by_client_id(db, client_id))
+    return retry_if_lost_at_start(db, lambda: clients.active_by_client_id(db, client_id))
 
 
 def _save_token(token, request):  # pragma: no cover - every grant above issues through tokens.issue

@@ -20,26 +20,39 @@ Metadata understood (RFC 7591 §2, unknown members are ignored as §2 requires):
 * two extensions the consent screen needs: ``purpose`` (required: what the data is for, in
   words a customer reads) and ``purpose_category`` (a DPV purpose, default
   ``dpv:ServiceProvision``).
+
+Client management (RFC 7592) at ``registration_client_uri`` (``/oauth/register/<client_id>``),
+with ``Authorization: Bearer <registration_access_token>`` from the registration response:
+``GET`` reads the client's current metadata, ``PUT`` replaces it (the whole of it: members left
+out take their defaults, or are refused if required), ``DELETE`` retires the app
+(:func:`vendor_api.clients.retire_app`). Each successful ``GET`` or ``PUT`` answers with a *new*
+registration access token and the one presented stops working (§2.1 allows it; §3 requires a
+token in every answer, and only its digest is kept), so a client keeps the latest answer's
+token. A token that is unknown, spent, or for another client, and a client id that does not
+exist or is retired, all get the same 401 (§2.1: nothing is revealed about other clients). A
+member of the organisation can issue a fresh token in the vendor console if one is lost.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import datetime
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from consent.models import VendorOrg
+from consent.models import VendorApp, VendorOrg
 from consent.scopes import DPV_PURPOSES, SCOPES
 from vault.clock import utcnow
 from vault.errors import ValidationFailed
 
-from . import clients, initial_tokens
+from . import clients, console, initial_tokens
 from .console import NAME_MAX, PURPOSE_MAX, WEBSITE_MAX
 from .documenting import no_store
 from .context import get_db
-from .models import AUTH_METHODS, GRANT_TYPES
+from .credentials import digest
+from .models import AUTH_METHODS, GRANT_TYPES, OAuthClient
 
 log = logging.getLogger(__name__)
 
@@ -140,21 +153,70 @@ def check_metadata(body, org: VendorOrg) -> dict:
             "purpose": data["purpose"].strip(), "purpose_category": category}
 
 
+#: Our names for the metadata members, where the services name them otherwise.
+_MEMBER = {"website": "client_uri", "name": "client_name", "scopes": "scope"}
+#: Read-only members a client may echo back in a PUT (RFC 7592 §2.2 lets the server ignore them).
+_SERVER_MEMBERS = ("registration_access_token", "registration_client_uri", "client_id_issued_at",
+                   "client_secret_expires_at")
+
+
+def _refused(exc: ValidationFailed) -> RegistrationError:
+    """A service's ValidationFailed (e.g. a client_uri that is not an http(s) URL) in RFC 7591 terms."""
+    field = next(iter(exc.errors))
+    code = "invalid_redirect_uri" if field == "redirect_uris" else "invalid_client_metadata"
+    return RegistrationError(code, f"{_MEMBER.get(field, field)}: {'; '.join(exc.errors[field])}")
+
+
 def register(db: Session, org: VendorOrg, metadata: dict, *, now: datetime) -> dict:
-    """Create the app and client from checked metadata; the RFC 7591 §3.2.1 response body."""
+    """Create the app and client from checked metadata; the RFC 7591 §3.2.1 response body, with
+    the RFC 7592 registration access token (the view adds ``registration_client_uri``)."""
     try:
         app, client, secret = clients.register_app(
             db, org=org, name=metadata["client_name"], website=metadata["client_uri"],
             purpose=metadata["purpose"], purpose_category=metadata["purpose_category"],
             scopes=metadata["scope"].split(" "), redirect_uris=metadata["redirect_uris"],
             grant_types=metadata["grant_types"], auth_method=metadata["token_endpoint_auth_method"], now=now)
-    except ValidationFailed as exc:  # e.g. a client_uri that is not an http(s) URL
-        field = next(iter(exc.errors))
-        code = "invalid_redirect_uri" if field == "redirect_uris" else "invalid_client_metadata"
-        name = {"website": "client_uri", "name": "client_name"}.get(field, field)
-        raise RegistrationError(code, f"{name}: {'; '.join(exc.errors[field])}") from None
+    except ValidationFailed as exc:
+        raise _refused(exc) from None
     return {"client_id": app.client_id, "client_secret": secret,
-            "client_id_issued_at": int(now.timestamp()), "client_secret_expires_at": 0, **metadata}
+            "client_id_issued_at": int(now.timestamp()), "client_secret_expires_at": 0, **metadata,
+            "registration_access_token": clients.issue_registration_token(db, client)}
+
+
+def client_information(app: VendorApp, client: OAuthClient) -> dict:
+    """The client's metadata as stored now (RFC 7592 §3), without secret or token."""
+    grant_types = client.grant_types
+    return {"client_id": app.client_id, "client_id_issued_at": int(client.created_at.timestamp()),
+            "client_secret_expires_at": 0, "redirect_uris": client.redirect_uris, "client_name": app.name,
+            "client_uri": app.website, "scope": " ".join(app.requested_scopes), "grant_types": grant_types,
+            "response_types": ["code"] if "authorization_code" in grant_types else [],
+            "token_endpoint_auth_method": client.token_endpoint_auth_method, "purpose": app.purpose,
+            "purpose_category": app.purpose_category}
+
+
+def replace_metadata(db: Session, app: VendorApp, client: OAuthClient, body) -> None:
+    """RFC 7592 §2.2: the body replaces the client's metadata. It must name the client's own id;
+    a ``client_secret`` in it must be the current one (it cannot be changed here: the console
+    rotates secrets); the server's own members may be echoed and are ignored."""
+    if not isinstance(body, dict):
+        raise RegistrationError("invalid_client_metadata", "The request body must be a JSON object.")
+    if body.get("client_id") != app.client_id:
+        raise RegistrationError("invalid_client_metadata", "client_id: must be present and be this client's id.")
+    if "client_secret" in body and not (isinstance(body["client_secret"], str)
+                                        and client.check_client_secret(body["client_secret"])):
+        raise RegistrationError("invalid_client_metadata",
+                                "client_secret: does not match; leave it out, or rotate it in the vendor console.")
+    metadata = check_metadata({k: v for k, v in body.items() if k not in _SERVER_MEMBERS}, app.org)
+    settings = console.AppSettings(name=metadata["client_name"], website=metadata["client_uri"],
+                                   purpose=metadata["purpose"], purpose_category=metadata["purpose_category"],
+                                   scopes=metadata["scope"].split(" "), redirect_uris=metadata["redirect_uris"])
+    try:
+        console.update_app(db, app, client, settings)
+    except ValidationFailed as exc:
+        raise _refused(exc) from None
+    client.grant_types = metadata["grant_types"]
+    client.token_endpoint_auth_method = metadata["token_endpoint_auth_method"]
+    db.flush()
 
 
 # --- the endpoint -----------------------------------------------------------------------------
@@ -176,6 +238,15 @@ def _bearer() -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+def _invalid_token(description: str) -> Response:
+    return _error(401, "invalid_token", description,
+                  challenge='Bearer realm="client-registration", error="invalid_token"')
+
+
+def _client_uri(client_id: str) -> str:
+    return url_for("oauth_registration.manage_client", client_id=client_id, _external=True)
+
+
 @bp.route(REGISTRATION_PATH, methods=["POST"])
 def register_client():
     db, now = get_db(), utcnow()
@@ -185,22 +256,52 @@ def register_client():
                       "'Authorization: Bearer <token>'.", challenge='Bearer realm="client-registration"')
     token = initial_tokens.authenticate(db, presented, now=now)
     if token is None:
-        return _error(401, "invalid_token", "The initial access token is unknown, expired, revoked or used up.",
-                      challenge='Bearer realm="client-registration", error="invalid_token"')
+        return _invalid_token("The initial access token is unknown, expired, revoked or used up.")
     org = db.get(VendorOrg, token.org_id)
     try:
         metadata = check_metadata(request.get_json(silent=True), org)
         if not initial_tokens.consume(db, token, now=now):
-            return _error(401, "invalid_token", "The initial access token is used up.",
-                          challenge='Bearer realm="client-registration", error="invalid_token"')
+            return _invalid_token("The initial access token is used up.")
         body = register(db, org, metadata, now=now)
     except RegistrationError as exc:
         return _error(400, exc.error, exc.description)
     log.info("Client %s registered for organisation %s with initial access token %s.",
              body["client_id"], org.id, token.id)
-    response = jsonify(body)
+    response = jsonify({**body, "registration_client_uri": _client_uri(body["client_id"])})
     response.status_code = 201
     return _no_store(response)
+
+
+@bp.route(REGISTRATION_PATH + "/<client_id>", methods=["GET", "PUT", "DELETE"])
+def manage_client(client_id: str):
+    """RFC 7592 client configuration endpoint (see the module docstring)."""
+    db = get_db()
+    presented = _bearer()
+    if presented is None:
+        return _error(401, "invalid_token", "Send the registration access token from the registration response "
+                      "as 'Authorization: Bearer <token>'.", challenge='Bearer realm="client-registration"')
+    client = clients.active_by_client_id(db, client_id)
+    unknown = _invalid_token("The registration access token is unknown or spent, or the client does not exist.")
+    if client is None or client.registration_token_hash is None \
+            or not hmac.compare_digest(digest(presented), client.registration_token_hash):
+        return unknown
+    app = client.app
+    if request.method == "DELETE":
+        revoked = clients.retire_app(db, app, client, now=utcnow())
+        log.info("Client %s retired through its registration access token; %d tokens revoked.", client_id, revoked)
+        return _no_store(Response(status=204))
+    if request.method == "PUT":
+        try:
+            replace_metadata(db, app, client, request.get_json(silent=True))
+        except RegistrationError as exc:
+            return _error(400, exc.error, exc.description)
+    fresh = clients.replace_registration_token(db, client, presented)
+    if fresh is None:  # another request spent the same token a moment ago
+        return unknown
+    if request.method == "PUT":
+        log.info("Client %s metadata replaced through its registration access token.", client_id)
+    return _no_store(jsonify({**client_information(app, client), "registration_access_token": fresh,
+                              "registration_client_uri": _client_uri(client_id)}))
 
 
 def init_app(app) -> None:

@@ -148,6 +148,10 @@ def revoke_for_grant(db: Session, grant_id: int, *, now: datetime | None = None)
     return _revoke(db, Token.grant_id == grant_id, now or utcnow())
 
 
+def revoke_for_app(db: Session, app_id: int, *, now: datetime | None = None) -> int:
+    return _revoke(db, Token.app_id == app_id, now or utcnow())
+
+
 def revoke_for_code(db: Session, code_id: int, *, now: datetime | None = None) -> int:
     """Everything the first redemption of a code produced, including later rotations."""
     families = select(Token.family_id).where(Token.code_id == code_id).scalar_subquery()

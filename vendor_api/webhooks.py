@@ -324,17 +324,20 @@ def deliver_due(sessions: sessionmaker, keys: KeyService, *, now: Callable[[], d
 
 def run_once(sessions: sessionmaker, keys: KeyService, ctx: ConsentContext, *,
              now: Callable[[], datetime] = utcnow, http: requests.Session | None = None) -> dict:
-    """One round of the worker: expire due grants, seal the feed, send due deliveries."""
+    """One round of the worker: expire due grants, end retired apps' grants, seal the feed, send
+    due deliveries."""
     db = sessions()
     try:
         expired = len(consent_grants.expire_due(db, ctx, now=now()))
+        db.commit()
+        ended = len(consent_grants.end_for_retired_apps(db, ctx, now=now()))
         db.commit()
         sealed = feed.seal_all(db)
         db.commit()
     finally:
         db.close()
     sent = deliver_due(sessions, keys, now=now, http=http)
-    return {"expired": expired, "sealed": sealed, "attempted": sent}
+    return {"expired": expired, "ended": ended, "sealed": sealed, "attempted": sent}
 
 
 def run_worker(sessions: sessionmaker, keys: KeyService, ctx: ConsentContext, *, interval: float = 5.0,
@@ -349,7 +352,8 @@ def run_worker(sessions: sessionmaker, keys: KeyService, ctx: ConsentContext, *,
             for job in also:
                 summary.update(job())
             if any(summary.values()):
-                log.info("Worker round: %(expired)d grants expired, %(sealed)d events sealed, "
+                log.info("Worker round: %(expired)d grants expired, %(ended)d ended by retired apps, "
+                         "%(sealed)d events sealed, "
                          "%(attempted)d deliveries attempted.", summary)
         except Exception:  # a bad round must not stop the worker; the next one retries
             if once:
