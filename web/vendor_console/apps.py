@@ -64,8 +64,9 @@ def app(client_id: str):
     by_scope = console.scope_counts(db, vendor_app.id)
     scope_rows = [(SCOPES.get(s), s, by_scope.get(s, console.empty_counts()))
                   for s in dict.fromkeys([*vendor_app.requested_scopes, *sorted(by_scope)])]
-    takes_intents = intents.READ_SCOPE in vendor_app.requested_scopes
+    takes_intents = intents.READ_SCOPE in vendor_app.requested_scopes and vendor_app.is_active
     return render_template("vendor_console/app.html", app=vendor_app, client=client, counts=counts,
+                           owner=member_org(vendor_app.org_id).is_owner,
                            scope_rows=scope_rows, endpoint=webhooks.webhook_endpoint(db, vendor_app.id), lang=lang(),
                            purpose_label=DPV_PURPOSES.get(vendor_app.purpose_category, {}).get(lang())
                            or vendor_app.purpose_category, takes_intents=takes_intents,
@@ -77,7 +78,7 @@ def app(client_id: str):
 @vendor_page
 def intent_categories(client_id: str):
     """Which customers' requests for offers this app sees (none ticked: every category)."""
-    vendor_app, _client = member_app(client_id)
+    vendor_app, _client = member_app(client_id, live=True)
     try:
         intents.set_app_categories(get_db(), vendor_app, request.form.getlist("categories"))
     except (ValidationFailed, intents.ScopeNotHeld):
@@ -90,7 +91,7 @@ def intent_categories(client_id: str):
 @bp.route("/apps/<client_id>/edit", methods=["GET", "POST"])
 @vendor_page
 def edit_app(client_id: str):
-    vendor_app, client = member_app(client_id)
+    vendor_app, client = member_app(client_id, live=True)
     if request.method == "GET":
         current = console.settings_of(vendor_app, client)
         form = forms.AppForm(data={"name": current.name, "website": current.website, "purpose": current.purpose,
@@ -112,7 +113,7 @@ def edit_app(client_id: str):
 @bp.route("/apps/<client_id>/secret", methods=["POST"])
 @vendor_page
 def rotate_secret(client_id: str):
-    vendor_app, client = member_app(client_id)
+    vendor_app, client = member_app(client_id, live=True)
     secret = clients.rotate_secret(get_db(), client)
     return shown_once(
         _("New client secret for %(name)s", name=vendor_app.name),
@@ -120,6 +121,35 @@ def rotate_secret(client_id: str):
           "kept, so it cannot be shown again."),
         secret, label=_("Client secret"), back=url_for("vendor_console.app", client_id=client_id),
         back_label=_("Back to the app"), extra={_("Client id"): vendor_app.client_id})
+
+
+@bp.route("/apps/<client_id>/registration-token", methods=["POST"])
+@vendor_page
+def registration_token(client_id: str):
+    """A registration access token for managing the app through RFC 7592 (e.g. one the tooling lost)."""
+    vendor_app, client = member_app(client_id, live=True)
+    token = clients.issue_registration_token(get_db(), client)
+    return shown_once(
+        _("Registration access token for %(name)s", name=vendor_app.name),
+        _("Your tooling sends this token as “Authorization: Bearer …” to the client configuration endpoint below "
+          "to read, update or delete this app's registration. Any earlier token stopped working just now. Each "
+          "read or update answers with the next token to use. It cannot be shown again."),
+        token, label=_("Registration access token"), back=url_for("vendor_console.app", client_id=client_id),
+        back_label=_("Back to the app"),
+        extra={_("Client configuration endpoint"): url_for("oauth_registration.manage_client", client_id=client_id,
+                                                           _external=True)})
+
+
+@bp.route("/apps/<client_id>/retire", methods=["POST"])
+@vendor_page
+def retire_app(client_id: str):
+    """Take the app out of service for good (owners only)."""
+    vendor_app, client = member_app(client_id, live=True)
+    member_org(vendor_app.org_id, owner=True)
+    clients.retire_app(get_db(), vendor_app, client)
+    flash(_("%(name)s is retired. Its client id, secret and tokens stopped working; its customers' consents "
+            "end within a minute, and each customer is told.", name=vendor_app.name), "success")
+    return redirect(url_for("vendor_console.app", client_id=client_id), 303)
 
 
 # --- webhooks ---------------------------------------------------------------------------------
@@ -144,7 +174,7 @@ def _webhooks_page(vendor_app, form, errors=None, status=200):
 @bp.route("/apps/<client_id>/webhooks", methods=["GET", "POST"])
 @vendor_page
 def webhooks_page(client_id: str):
-    vendor_app, _client = member_app(client_id)
+    vendor_app, _client = member_app(client_id, live=request.method == "POST")
     form = forms.WebhookForm()
     if request.method == "GET":
         return _webhooks_page(vendor_app, form)
@@ -168,7 +198,7 @@ def webhooks_page(client_id: str):
 @bp.route("/apps/<client_id>/webhooks/secret", methods=["POST"])
 @vendor_page
 def rotate_webhook_secret(client_id: str):
-    vendor_app, _client = member_app(client_id)
+    vendor_app, _client = member_app(client_id, live=True)
     try:
         secret = webhooks.rotate_webhook_secret(get_db(), instance().keys, vendor_app)
     except webhooks.WebhookError as exc:
@@ -185,7 +215,7 @@ def rotate_webhook_secret(client_id: str):
 @bp.route("/apps/<client_id>/webhooks/test", methods=["POST"])
 @vendor_page
 def send_test_event(client_id: str):
-    vendor_app, _client = member_app(client_id)
+    vendor_app, _client = member_app(client_id, live=True)
     try:
         webhooks.send_test_event(get_db(), vendor_app.id)
     except webhooks.WebhookError as exc:
@@ -198,7 +228,7 @@ def send_test_event(client_id: str):
 @bp.route("/apps/<client_id>/webhooks/deliveries/<int:delivery_id>/resend", methods=["POST"])
 @vendor_page
 def resend(client_id: str, delivery_id: int):
-    vendor_app, _client = member_app(client_id)
+    vendor_app, _client = member_app(client_id, live=True)
     try:
         webhooks.resend(get_db(), vendor_app.id, delivery_id)
     except webhooks.DeliveryNotFound:

@@ -6,7 +6,8 @@ so the console never confirms another vendor's app id.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from vault.errors import NotFound
@@ -32,12 +33,17 @@ def member_org(org_id: int, *, owner: bool = False) -> console.Membership:
         abort(404)
 
 
-def member_app(client_id: str):
-    """(app, OAuth client) of an organisation the person belongs to, else 404."""
+def member_app(client_id: str, *, live: bool = False):
+    """(app, OAuth client) of an organisation the person belongs to, else 404. With ``live``, for
+    views that change an app: a retired one sends the person back to its page, saying why."""
     try:
-        return console.app_of_member(get_db(), current_user.id, client_id)
+        found = console.app_of_member(get_db(), current_user.id, client_id)
     except NotFound:
         abort(404)
+    if live and not found[0].is_active:
+        flash(_("This app is retired: nothing about it can be changed any more."), "error")
+        abort(redirect(url_for("vendor_console.app", client_id=client_id), 303))
+    return found
 
 
 def shown_once(title: str, intro: str, secret: str, *, label: str, back: str, back_label: str, extra: dict | None = None):
