@@ -40,6 +40,11 @@ def _expiry(now: datetime, term_days: int | None) -> datetime | None:
     return None if term_days is None else now + timedelta(days=term_days)
 
 
+def _check_in_service(app: VendorApp) -> None:
+    if not app.is_active:
+        raise InvalidConsentChange(f"{app.name} has been retired by its vendor and cannot receive consent.")
+
+
 def _check_scopes(app: VendorApp, scopes) -> list[str]:
     scopes = list(dict.fromkeys(scopes))
     unknown = [s for s in scopes if s not in SCOPES]
@@ -103,8 +108,7 @@ def grant(db: Session, ctx: ConsentContext, *, customer: Account, app: VendorApp
     revoked or expired one is replaced by the new approval.
     """
     now = now or utcnow()
-    if not app.is_active:
-        raise InvalidConsentChange(f"{app.name} has been retired by its vendor and cannot receive consent.")
+    _check_in_service(app)
     scopes = _check_scopes(app, scopes)
     fields = _check_fields(scopes, fields)
     expires_at = _expiry(now, term_days)
@@ -169,6 +173,7 @@ def renew(db: Session, ctx: ConsentContext, grant_row: Grant, customer: Account,
     now = now or utcnow()
     if grant_row.status == "revoked":
         raise InvalidConsentChange("You withdrew this consent; the vendor must ask you again.")
+    _check_in_service(grant_row.app)
     grant_row.status, grant_row.term_days = "active", term_days
     grant_row.expires_at = _expiry(now, term_days)
     return _record(db, ctx, grant_row, customer, "renew", now, actor=customer.public_id, actor_role="customer")

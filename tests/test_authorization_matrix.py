@@ -164,6 +164,8 @@ ROUTES = {
     "vendor_console.rotate_webhook_secret": ("console_object", {}),
     "vendor_console.send_test_event": ("console_object", {}),
     "vendor_console.intent_categories": ("console_object", {}),
+    "vendor_console.registration_token": ("console_object", {}),
+    "vendor_console.retire_app": ("console_object", {}),
 
     "vendor_api_v1.me": ("api_customer", {}),
     "vendor_api_v1.me_consent": ("api_customer", {}),
@@ -210,8 +212,10 @@ BODIES = {
                                                 "valid_until": "2099-01-01T00:00:00+00:00", "terms": ""},
 }
 
-#: Run last of all: it ends customer A's session.
-LAST = ("auth.logout",)
+#: Run last of each caller's calls: logging out ends the session; retiring ends the "with" app (for
+#: the member, whose calls come after every vendor's; later console calls about it still reach
+#: their views, which then send the person back to the app's page).
+LAST = ("auth.logout", "vendor_console.retire_app")
 
 MARKET_SCOPES = ["profile.name", "profile.email", "address.shipping", "preferences.communication",
                  "purchases.read", "purchases.write", "purchases.context", "cases.read", "cases.write",

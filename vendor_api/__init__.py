@@ -73,12 +73,17 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
     guarded = limited - {"api-docs"}
     _api_blueprints.update(limited)
 
+    # RATELIMIT_ENABLED=False (Flask-Limiter's switch) turns this limit off too; Flask-Limiter then
+    # has no strategy to hand out, so it must not be asked for one.
+    throttled = app.config.get("RATELIMIT_ENABLED", True)
+
     @app.before_request
     def _limit_then_authenticate_api_callers():
         # Limit first, so guessing tokens is limited too (per address); then authenticate before
         # flask-smorest looks at the body.
         if request.blueprint in limited:
-            throttle.hit(limiter.limiter, api_rate_limit(), protector.rate_limit_key())
+            if throttled:
+                throttle.hit(limiter.limiter, api_rate_limit(), protector.rate_limit_key())
             if request.blueprint in guarded:
                 protector.authenticate_first()
                 refuse_non_json_body()

@@ -113,6 +113,23 @@ def rotate_secret(client_id, as_json):
     _print_credentials(client_id, secret, as_json)
 
 
+@vendor_cli.command("retire")
+@click.argument("client_id")
+@with_appcontext
+def retire(client_id):
+    """Retire an app for good: its credentials and tokens stop working at once, and the worker
+    ends its customers' grants (each with a ledger entry and a notice)."""
+    with _unit_of_work() as db:
+        client = clients.by_client_id(db, client_id)
+        if client is None:
+            raise click.ClickException(f"No app with client id {client_id}.")
+        if not client.app.is_active:
+            click.echo(f"{client_id} was already retired.")
+            return
+        revoked = clients.retire_app(db, client.app, client)
+    click.echo(f"Retired {client_id}; {revoked} token(s) revoked. The worker ends its grants.")
+
+
 @vendor_cli.command("accept-terms")
 @click.argument("client_id")
 @click.option("--term", "term_ids", multiple=True, help="A term id from /.well-known/vrm-terms (repeat); none: accept no terms.")

@@ -233,6 +233,20 @@ def test_sec18_rate_limit_per_client_answers_429_with_retry_after(client, app, d
     assert _get(client, "/api/v1/me", other).status_code == 200  # the limit is per client
 
 
+def test_with_rate_limits_switched_off_the_api_answers_without_limiting(database_url, instance_path):
+    """RATELIMIT_ENABLED=False in a fresh process (Flask-Limiter then has no strategy at all):
+    the API answers as usual, without limit headers, instead of 500 on every call."""
+    import subprocess
+    import sys
+    code = ("import sys; from tests.conftest import make_test_app; "
+            "app = make_test_app(sys.argv[1], sys.argv[2], RATELIMIT_ENABLED=False, auto_migrate=True); "
+            "r = app.test_client().get('/api/v1/me', headers={'Authorization': 'Bearer vv_at_unknown'}); "
+            "print(r.status_code, 'X-RateLimit-Limit' in r.headers)")
+    out = subprocess.run([sys.executable, "-c", code, database_url, str(instance_path)], capture_output=True,
+                         text=True, timeout=120, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.stdout.split()[-2:] == ["401", "False"], out.stdout + out.stderr[-2000:]
+
+
 def test_sec18_rate_limit_on_the_token_endpoint(client, app, vendor):
     import base64
     app.config["OAUTH_TOKEN_RATELIMIT"] = "2 per minute"

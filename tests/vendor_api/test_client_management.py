@@ -299,3 +299,28 @@ def test_the_sweep_leaves_live_apps_alone(app, db, vendor, other_vendor, filled_
     ended = grants.end_for_retired_apps(db, ctx_for(app))
     assert [c.grant.app_id for c in ended] == [other_vendor.app.id]
     assert grants.find(db, filled_customer.id, vendor.app.id).status == "active"
+
+
+def test_a_customer_cannot_renew_a_grant_of_a_retired_app(app, db, vendor, filled_customer):
+    direct_token(db, app, filled_customer, vendor, ["profile.name"])
+    grant = grants.find(db, filled_customer.id, vendor.app.id)
+    grant.status = "expired"  # it ran out before the vendor retired the app: the sweep leaves it
+    clients.retire_app(db, vendor.app, vendor.client)
+    assert grants.end_for_retired_apps(db, ctx_for(app)) == []
+    with pytest.raises(InvalidConsentChange, match="retired"):
+        grants.renew(db, ctx_for(app), grant, filled_customer)
+    assert grant.status == "expired"
+
+
+def test_an_operator_retires_an_app_from_the_cli(app, db, vendor, filled_customer):
+    token = direct_token(db, app, filled_customer, vendor, ["profile.name"])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["vault", "vendor", "retire", vendor.client_id])
+    assert result.exit_code == 0 and "1 token(s) revoked" in result.output, result.output
+    db.expire_all()
+    assert db.get(VendorApp, vendor.app.id).is_active is False
+    assert app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    again = runner.invoke(args=["vault", "vendor", "retire", vendor.client_id])
+    assert again.exit_code == 0 and "already retired" in again.output
+    unknown = runner.invoke(args=["vault", "vendor", "retire", "vv_app_nobody"])
+    assert unknown.exit_code == 1 and "No app with client id" in unknown.output
