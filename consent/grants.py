@@ -83,6 +83,12 @@ def _record(db: Session, ctx: ConsentContext, grant: Grant, customer: Account, e
     return Change(grant, event, receipt)
 
 
+def in_force(grant_row: Grant, now: datetime) -> bool:
+    """Live, and its app still in service: what the portal shows as active. A retired app's grants
+    are ended by the worker within a round; until then its tokens already read nothing."""
+    return is_live(grant_row, now) and grant_row.app.is_active
+
+
 def find(db: Session, customer_id: int, app_id: int) -> Grant | None:
     return db.scalar(select(Grant).where(Grant.account_id == customer_id, Grant.app_id == app_id))
 

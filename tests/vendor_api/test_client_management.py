@@ -324,3 +324,18 @@ def test_an_operator_retires_an_app_from_the_cli(app, db, vendor, filled_custome
     assert again.exit_code == 0 and "already retired" in again.output
     unknown = runner.invoke(args=["vault", "vendor", "retire", "vv_app_nobody"])
     assert unknown.exit_code == 1 and "No app with client id" in unknown.output
+
+
+def test_the_customer_sees_the_app_retired_even_before_the_worker_runs(app, client, db, registered, connected):
+    flow, customer = connected["flow"], connected["customer"]
+    assert manage(client, "DELETE", registered["client_id"], registered["registration_access_token"]).status_code == 204
+    vendor_app, _oauth = stored(db, registered["client_id"])
+    grant = db.scalar(select(Grant).where(Grant.app_id == vendor_app.id))
+    assert grant.status == "active"
+    page = flow.portal.client.get(f"/me/connections/{grant.public_id}").get_data(as_text=True)
+    assert "ended: Acme Ltd retired this app" in page and "Stop sharing with" not in page
+    listing = flow.portal.client.get("/me/connections").get_data(as_text=True)
+    assert "ended: Acme Ltd retired this app" in listing
+    # nor is it offered as a vendor to open a service case with
+    new_case = flow.portal.client.get("/me/cases/new")
+    assert new_case.status_code == 200 and "Acme Books" not in new_case.get_data(as_text=True)

@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from consent import cases, policy
-from consent.grants import list_for_customer
+from consent import cases
+from consent.grants import in_force, list_for_customer
 from vault.clock import utcnow
 from vault.errors import ValidationFailed
 from vendor_api.context import get_db, instance
@@ -29,7 +29,7 @@ def _labels() -> dict:
 
 def _connected_apps():
     now = utcnow()
-    return [g.app for g in list_for_customer(get_db(), current_user.id) if policy.is_live(g, now)]
+    return [g.app for g in list_for_customer(get_db(), current_user.id) if in_force(g, now)]
 
 
 @bp.route("/cases")

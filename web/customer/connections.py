@@ -46,7 +46,7 @@ def connection(grant_id: str):
     db = get_db()
     grant = _grant_or_404(grant_id)
     now = utcnow()
-    live = policy.is_live(grant, now)
+    live = grants.in_force(grant, now)
     shared = sorted(policy.shared_fields(grant) - PSEUDO_FIELDS)
     values = records.read_fields(db, instance().keys, current_user.id, set(shared)) if shared else {}
     before = request.args.get("before", type=int)

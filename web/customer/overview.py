@@ -19,7 +19,7 @@ def connection_rows(account_id: int, *, live_only: bool = False) -> list[dict]:
     now = utcnow()
     rows = []
     for grant in grants.list_for_customer(get_db(), account_id):
-        live = policy.is_live(grant, now)
+        live = grants.in_force(grant, now)
         if live_only and not live:
             continue
         rows.append({"grant": grant, "live": live,
