@@ -69,7 +69,9 @@ def _check_fields(scopes, fields) -> list[str] | None:
 
 
 def _record(db: Session, ctx: ConsentContext, grant: Grant, customer: Account, event: str, now: datetime,
-            *, actor: str, actor_role: str) -> Change:
+            *, actor: str, actor_role: str, notice: str | None = None) -> Change:
+    """``notice``: what to tell the customer, when it is not the event itself (a revocation
+    because the vendor retired its app is not a withdrawal to warn the customer about)."""
     grant.updated_at = now
     db.flush()
     receipt = issuing.issue(db, ctx, grant, customer, event, now)
@@ -79,7 +81,7 @@ def _record(db: Session, ctx: ConsentContext, grant: Grant, customer: Account, e
                   details={"grant": grant.public_id, "receipt": receipt.id,
                            "expires_at": grant.expires_at.isoformat() if grant.expires_at else None})
     events.emit_grant_change(db, grant, event, now)  # the app hears of it iff this commits
-    notifications.on_grant_change(db, customer, grant, event, now)  # so does the customer
+    notifications.on_grant_change(db, customer, grant, notice or event, now)  # so does the customer
     return Change(grant, event, receipt)
 
 
@@ -186,20 +188,22 @@ def renew(db: Session, ctx: ConsentContext, grant_row: Grant, customer: Account,
 
 
 def revoke(db: Session, ctx: ConsentContext, grant_row: Grant, customer: Account, *,
-           now: datetime | None = None, actor: str | None = None, actor_role: str = "customer") -> Change:
+           now: datetime | None = None, actor: str | None = None, actor_role: str = "customer",
+           notice: str | None = None) -> Change:
     """Withdraw consent. Effective for the very next vendor call: policy reads the live status."""
     now = now or utcnow()
     if grant_row.status == "revoked":
         return Change(grant_row, "revoke", None)
     grant_row.status, grant_row.revoked_at = "revoked", now
     return _record(db, ctx, grant_row, customer, "revoke", now,
-                   actor=actor or customer.public_id, actor_role=actor_role)
+                   actor=actor or customer.public_id, actor_role=actor_role, notice=notice)
 
 
 def end_for_retired_apps(db: Session, ctx: ConsentContext, *, now: datetime | None = None,
                          limit: int = 500) -> list[Change]:
     """End the live grants of apps their vendors retired: each becomes ``revoked`` by the vendor,
-    with a ledger entry, a receipt and a notice to the customer, like a withdrawal.
+    with a ledger entry and a receipt like a withdrawal, and an ``app_retired`` notice to the
+    customer (not the withdrawal notice, which tells them to change their password).
 
     Reads already stop when the app is retired (its tokens are revoked and the token check reads
     the app's state); this sweep, run by the worker in batches, makes the end visible to each
@@ -214,7 +218,7 @@ def end_for_retired_apps(db: Session, ctx: ConsentContext, *, now: datetime | No
     due = db.scalars(select(Grant).where(Grant.app_id.in_(retired), Grant.status == "active")
                      .limit(limit).with_for_update(of=Grant, skip_locked=True)).all()
     return [revoke(db, ctx, row, db.get(Account, row.account_id), now=now, actor=row.app.client_id,
-                   actor_role="vendor") for row in due]
+                   actor_role="vendor", notice="retire") for row in due]
 
 
 def expire_due(db: Session, ctx: ConsentContext, *, now: datetime | None = None, limit: int = 500) -> list[Change]:

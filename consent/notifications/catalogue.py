@@ -76,6 +76,13 @@ _EVENTS = (
            ar=("سحب الموافقة", "سُحبت الموافقة الممنوحة لـ {vendor}",
                "سُحبت الموافقة الممنوحة لـ {vendor}، ولم يعد بإمكانها قراءة خزنتك. إن لم تكن أنت من فعل "
                "ذلك، فغيّر كلمة المرور.")),
+    _event("app_retired", security=False, params=("vendor", "grant"), link="/me/connections/{grant}",
+           en=("A vendor retired its app", "{vendor} retired the app you shared data with",
+               "{vendor} retired the app you shared data with, so your consent to it has ended and it can no "
+               "longer read your vault. The connection's page shows whether it has confirmed deleting your data."),
+           ar=("شركة أوقفت تطبيقها", "أوقفت {vendor} التطبيق الذي شاركت معه بياناتك",
+               "أوقفت {vendor} التطبيق الذي شاركت معه بياناتك، لذا انتهت موافقتك عليه ولم يعد بإمكانه قراءة "
+               "خزنتك. تُظهر صفحة الاتصال ما إذا كانت قد أكدت حذف بياناتك.")),
     _event("read_volume_jump", security=False, params=("vendor", "grant", "count", "usual"),
            link="/me/connections/{grant}",
            en=("A vendor reads much more than usual", "{vendor} is reading more of your data than usual",

@@ -21,7 +21,8 @@ from .catalogue import CUSTOMER_EVENTS, EVENTS, EXPIRY_NOTICE_DAYS, LANGUAGES, O
 from .models import Delivery, Notification, NotificationChoice
 
 #: Grant changes (consent.grants event names) that the customer is told about.
-GRANT_EVENTS = {"grant": "vendor_connected", "revoke": "grant_revoked", "expire": "grant_expired"}
+GRANT_EVENTS = {"grant": "vendor_connected", "revoke": "grant_revoked", "expire": "grant_expired",
+                "retire": "app_retired"}
 PAGE = 50
 
 
