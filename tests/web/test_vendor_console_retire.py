@@ -38,6 +38,8 @@ def test_a_retired_app_cannot_be_changed_in_the_console(app, db, owner):
         assert refused.status_code == 303 and refused.headers["Location"] == page, path
     assert owner.portal.client.get(f"{page}/edit").status_code == 303
     assert "nothing about it can be changed" in text(owner.portal.client.get(page))
+    hooks = text(owner.portal.client.get(f"{page}/webhooks"))
+    assert "No more events are sent." in hooks and "Save the URL" not in hooks and "Turn webhooks on" not in hooks
     vendor_app, client = app_row(db, client_id)
     assert client.client_secret_hash == before and vendor_app.name == "Corner Shop"
 
