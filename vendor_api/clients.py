@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consent.models import VendorApp, VendorOrg
 from consent.scopes import DPV_PURPOSES, SCOPES
@@ -23,7 +24,7 @@ from vault.errors import ValidationFailed
 
 from . import tokens
 from .credentials import REGISTRATION_PREFIX, SECRET_PREFIX, digest, new_credential
-from .models import AUTH_METHODS, GRANT_TYPES, AuthorizationCode, OAuthClient
+from .models import AUTH_METHODS, GRANT_TYPES, OAuthClient
 
 DEFAULT_GRANT_TYPES = GRANT_TYPES
 LOOPBACK_HOSTS = ("localhost",)
@@ -152,13 +153,15 @@ def issue_registration_token(db: Session, client: OAuthClient) -> str:
     return token
 
 
+def registration_token_matches(client: OAuthClient, presented: str) -> bool:
+    """Whether ``presented`` is the client's current registration access token."""
+    return client.registration_token_hash is not None \
+        and hmac.compare_digest(digest(presented), client.registration_token_hash)
+
+
 def replace_registration_token(db: Session, client: OAuthClient, presented: str) -> str | None:
-    """Spend ``presented`` for a new token, atomically: of two requests racing with the same token
-    only one gets a successor. None if ``presented`` is not (or no longer) the client's token."""
-    if not isinstance(presented, str) or not presented.startswith(REGISTRATION_PREFIX) or len(presented) > 200 \
-            or client.registration_token_hash is None \
-            or not hmac.compare_digest(digest(presented), client.registration_token_hash):
-        return None
+    """Spend ``presented`` (already matched) for a new token, atomically: of two requests racing
+    with the same token only one gets a successor; the other gets None."""
     token = new_credential(REGISTRATION_PREFIX)
     swapped = db.execute(update(OAuthClient).where(OAuthClient.id == client.id,
                                                    OAuthClient.registration_token_hash == digest(presented))
@@ -166,7 +169,7 @@ def replace_registration_token(db: Session, client: OAuthClient, presented: str)
                          .execution_options(synchronize_session=False)).rowcount
     if swapped != 1:
         return None
-    db.refresh(client, ["registration_token_hash"])
+    set_committed_value(client, "registration_token_hash", digest(token))  # as stored; no re-read
     return token
 
 
@@ -185,9 +188,7 @@ def retire_app(db: Session, app: VendorApp, client: OAuthClient, *, now: datetim
     app.is_active, app.retired_at = False, now
     client.registration_token_hash = None
     revoked = tokens.revoke_for_app(db, app.id, now=now)
-    db.execute(update(AuthorizationCode).where(AuthorizationCode.client_pk == client.id,
-                                               AuthorizationCode.used_at.is_(None))
-               .values(used_at=now).execution_options(synchronize_session=False))
+    tokens.spend_codes_for_client(db, client.id, now)
     db.flush()
     return revoked
 

@@ -34,7 +34,6 @@ member of the organisation can issue a fresh token in the vendor console if one 
 """
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import datetime
 
@@ -51,7 +50,6 @@ from . import clients, console, initial_tokens
 from .console import NAME_MAX, PURPOSE_MAX, WEBSITE_MAX
 from .documenting import no_store
 from .context import get_db
-from .credentials import digest
 from .models import AUTH_METHODS, GRANT_TYPES, OAuthClient
 
 log = logging.getLogger(__name__)
@@ -243,6 +241,10 @@ def _invalid_token(description: str) -> Response:
                   challenge='Bearer realm="client-registration", error="invalid_token"')
 
 
+def _unknown_registration() -> Response:
+    return _invalid_token("The registration access token is unknown or spent, or the client does not exist.")
+
+
 def _client_uri(client_id: str) -> str:
     return url_for("oauth_registration.manage_client", client_id=client_id, _external=True)
 
@@ -281,10 +283,8 @@ def manage_client(client_id: str):
         return _error(401, "invalid_token", "Send the registration access token from the registration response "
                       "as 'Authorization: Bearer <token>'.", challenge='Bearer realm="client-registration"')
     client = clients.active_by_client_id(db, client_id)
-    unknown = _invalid_token("The registration access token is unknown or spent, or the client does not exist.")
-    if client is None or client.registration_token_hash is None \
-            or not hmac.compare_digest(digest(presented), client.registration_token_hash):
-        return unknown
+    if client is None or not clients.registration_token_matches(client, presented):
+        return _unknown_registration()
     app = client.app
     if request.method == "DELETE":
         revoked = clients.retire_app(db, app, client, now=utcnow())
@@ -297,7 +297,7 @@ def manage_client(client_id: str):
             return _error(400, exc.error, exc.description)
     fresh = clients.replace_registration_token(db, client, presented)
     if fresh is None:  # another request spent the same token a moment ago
-        return unknown
+        return _unknown_registration()
     if request.method == "PUT":
         log.info("Client %s metadata replaced through its registration access token.", client_id)
     return _no_store(jsonify({**client_information(app, client), "registration_access_token": fresh,

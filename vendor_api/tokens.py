@@ -129,6 +129,14 @@ def claim_code(db: Session, code_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
+def spend_codes_for_client(db: Session, client_pk: int, now: datetime) -> int:
+    """Mark every unused authorization code of a client used (it is being retired)."""
+    from .models import AuthorizationCode
+    return db.execute(update(AuthorizationCode).where(AuthorizationCode.client_pk == client_pk,
+                                                      AuthorizationCode.used_at.is_(None))
+                      .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+
+
 def _revoke(db: Session, condition, now: datetime) -> int:
     result = db.execute(update(Token).where(condition, Token.revoked_at.is_(None)).values(revoked_at=now)
                         .execution_options(synchronize_session="fetch"))

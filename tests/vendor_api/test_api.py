@@ -25,7 +25,7 @@ def _get(client, path, token=None, **kwargs):
     return client.get(path, headers=headers, **kwargs)
 
 
-def _is_problem(response, status: int):
+def assert_problem(response, status: int):
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     body = response.json
@@ -72,30 +72,30 @@ def test_me_consent_describes_the_grant_and_is_logged(client, token, db, filled_
 
 def test_sec14_missing_token_is_401_with_a_bearer_challenge(client):
     response = _get(client, "/api/v1/me")
-    _is_problem(response, 401)
+    assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="vrm-vault"'
 
 
 def test_sec14_query_string_token_is_ignored(client, token):
     response = client.get("/api/v1/me", query_string={"access_token": token})
-    _is_problem(response, 401)
+    assert_problem(response, 401)
     assert "error=" not in response.headers["WWW-Authenticate"]
 
 
 def test_sec14_form_body_token_is_ignored(client, token):
     response = client.get("/api/v1/me", data={"access_token": token})
-    _is_problem(response, 401)
+    assert_problem(response, 401)
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "bearer "])
 def test_sec14_other_schemes_are_401(client, header):
-    _is_problem(client.get("/api/v1/me", headers={"Authorization": header}), 401)
+    assert_problem(client.get("/api/v1/me", headers={"Authorization": header}), 401)
 
 
 @pytest.mark.parametrize("value", ["vv_at_unknown", "not-a-token", "vv_rt_looks_like_refresh"])
 def test_sec14_unknown_token_is_invalid_token(client, value):
     response = _get(client, "/api/v1/me", value)
-    _is_problem(response, 401)
+    assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="vrm-vault", error="invalid_token"'
 
 
@@ -105,7 +105,7 @@ def test_sec14_refresh_token_is_not_an_access_token(client, db, app, filled_cust
     issued = tokens.issue(db, app_id=vendor.app.id, scope="profile.name", grant_type="authorization_code",
                           grant=change.grant, with_refresh=True)
     db.commit()
-    _is_problem(_get(client, "/api/v1/me", issued.refresh_token), 401)
+    assert_problem(_get(client, "/api/v1/me", issued.refresh_token), 401)
 
 
 # --- SECURITY.md 15 ---------------------------------------------------------------------------------
@@ -116,9 +116,9 @@ def test_sec15_revoked_consent_stops_the_very_next_call(client, token, db, app, 
     grants.revoke(db, ctx_for(app), grant, filled_customer)
     db.commit()
     response = _get(client, "/api/v1/me", token)
-    _is_problem(response, 401)
+    assert_problem(response, 401)
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
-    _is_problem(_get(client, "/api/v1/me/consent", token), 401)
+    assert_problem(_get(client, "/api/v1/me/consent", token), 401)
 
 
 def test_sec15_expired_grant_stops_at_its_expiry_instant(client, db, app, filled_customer, vendor, clock):
@@ -126,7 +126,7 @@ def test_sec15_expired_grant_stops_at_its_expiry_instant(client, db, app, filled
     token = direct_token(db, app, filled_customer, vendor, ["profile.name"], now=clock.now())
     grant = db.scalar(select(G).where(G.account_id == filled_customer.id))
     clock.offset += grant.expires_at - clock.now()  # exactly at the expiry instant
-    _is_problem(_get(client, "/api/v1/me", token), 401)
+    assert_problem(_get(client, "/api/v1/me", token), 401)
 
 
 def test_sec15_grant_expiry_caps_the_access_token(client, db, app, filled_customer, vendor, clock):
@@ -142,7 +142,7 @@ def test_sec15_access_token_expires_after_an_hour(client, token, clock):
     clock.advance(minutes=59)
     assert _get(client, "/api/v1/me", token).status_code == 200
     clock.advance(minutes=1, seconds=1)
-    _is_problem(_get(client, "/api/v1/me", token), 401)
+    assert_problem(_get(client, "/api/v1/me", token), 401)
 
 
 def test_sec15_narrowing_applies_to_the_next_call(client, token, db, app, filled_customer):
@@ -161,14 +161,14 @@ def test_sec15_consent_given_again_does_not_revive_old_tokens(client, token, db,
     grants.grant(db, ctx_for(app), customer=filled_customer, app=vendor.app, scopes=["profile.name"],
                  now=clock.now())
     db.commit()
-    _is_problem(_get(client, "/api/v1/me", token), 401)
+    assert_problem(_get(client, "/api/v1/me", token), 401)
 
 
 def test_sec15_deactivated_app_is_refused(client, token, db, vendor):
     from consent.models import VendorApp
     db.get(VendorApp, vendor.app.id).is_active = False
     db.commit()
-    _is_problem(_get(client, "/api/v1/me", token), 401)
+    assert_problem(_get(client, "/api/v1/me", token), 401)
 
 
 # --- SECURITY.md 17 ---------------------------------------------------------------------------------
@@ -204,20 +204,20 @@ def test_sec17_no_endpoint_addresses_a_customer_by_id(client, token, path):
     if response.status_code == 200:  # a query parameter is simply ignored: still the token's own customer
         assert response.json["given_name"] == "Amira"
     else:
-        _is_problem(response, 404)
+        assert_problem(response, 404)
 
 
 # --- SECURITY.md 18 ---------------------------------------------------------------------------------
 
 def test_sec18_errors_are_problem_json_without_internals(client, token, monkeypatch):
-    _is_problem(client.get("/api/v1/nowhere"), 404)
-    _is_problem(client.post("/api/v1/me"), 405)
+    assert_problem(client.get("/api/v1/nowhere"), 404)
+    assert_problem(client.post("/api/v1/me"), 405)
     import vendor_api.resources as resources
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals: SELECT * FROM vault_records")
     monkeypatch.setattr(resources, "read_profile", broken)
-    body = _is_problem(_get(client, "/api/v1/me", token), 500)
+    body = assert_problem(_get(client, "/api/v1/me", token), 500)
     assert "secret internals" not in json.dumps(body)
 
 
@@ -228,7 +228,7 @@ def test_sec18_rate_limit_per_client_answers_429_with_retry_after(client, app, d
     for _ in range(3):
         assert _get(client, "/api/v1/me", token).status_code == 200
     response = _get(client, "/api/v1/me", token)
-    _is_problem(response, 429)
+    assert_problem(response, 429)
     assert int(response.headers["Retry-After"]) > 0
     assert _get(client, "/api/v1/me", other).status_code == 200  # the limit is per client
 
@@ -254,7 +254,7 @@ def test_sec18_rate_limit_on_the_token_endpoint(client, app, vendor):
     for _ in range(2):
         assert client.post("/oauth/token", data={"grant_type": "client_credentials"}, headers=auth).status_code == 200
     response = client.post("/oauth/token", data={"grant_type": "client_credentials"}, headers=auth)
-    _is_problem(response, 429)
+    assert_problem(response, 429)
     assert "Retry-After" in response.headers
 
 

@@ -15,20 +15,14 @@ from consent import grants, ledger
 from consent.errors import InvalidConsentChange
 from consent.models import Grant, VendorApp
 from consent.notifications import Notification
-from tests.vendor_api.conftest import ALL_SCOPES, REDIRECT_URI, Flow, Vendor, ctx_for, direct_token
+from tests.vendor_api.conftest import REDIRECT_URI, Flow, Vendor, ctx_for, direct_token
 from tests.vendor_api.integration_helpers import committing_app
-from tests.vendor_api.test_registration import metadata, new_token, register
+from tests.vendor_api.test_registration import metadata, new_token, org, register  # noqa: F401 - org is a fixture
+from tests.web.test_vendor_console import app_row as stored
 from vendor_api import clients, webhooks
 from vendor_api.credentials import digest
-from vendor_api.models import AuthorizationCode, OAuthClient, Token
+from vendor_api.models import AuthorizationCode, Token
 from vendor_api.registration import REGISTRATION_PATH
-
-
-@pytest.fixture
-def org(db):
-    row = clients.create_org(db, name="Acme Ltd", website="https://acme.example", contact_email="privacy@acme.example")
-    db.commit()
-    return row
 
 
 @pytest.fixture
@@ -44,12 +38,6 @@ def registered(client, db, org) -> dict:
 def manage(client, method: str, client_id: str, token: str | None, **kwargs):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return client.open(f"{REGISTRATION_PATH}/{client_id}", method=method, headers=headers, **kwargs)
-
-
-def stored(db, client_id: str) -> tuple[VendorApp, OAuthClient]:
-    db.expire_all()
-    app = db.scalar(select(VendorApp).where(VendorApp.client_id == client_id))
-    return app, db.scalar(select(OAuthClient).where(OAuthClient.app_id == app.id))
 
 
 def assert_401(response):
@@ -327,7 +315,7 @@ def test_an_operator_retires_an_app_from_the_cli(app, db, vendor, filled_custome
 
 
 def test_the_customer_sees_the_app_retired_even_before_the_worker_runs(app, client, db, registered, connected):
-    flow, customer = connected["flow"], connected["customer"]
+    flow = connected["flow"]
     assert manage(client, "DELETE", registered["client_id"], registered["registration_access_token"]).status_code == 204
     vendor_app, _oauth = stored(db, registered["client_id"])
     grant = db.scalar(select(Grant).where(Grant.app_id == vendor_app.id))
