@@ -222,7 +222,8 @@ def ledger_checkpoint():
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
 @with_appcontext
 def worker(once, interval):
-    """Send webhooks, seal the change feed and expire due grants; safe to run several at once."""
+    """Send webhooks, seal the change feed, expire due grants and end retired apps' grants; safe to run
+    several at once."""
     from vendor_api.cli import demo_context
     from vendor_api.housekeeping import purge_round
     from vendor_api.webhooks import run_worker
