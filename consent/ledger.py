@@ -292,21 +292,23 @@ def append(db: Session, *, type: str, actor: str, actor_role: str, chain: str, v
     content = {"v": FORMAT_VERSION, "type": type, "chain": chain, "seq": 0, "at": at, "actor": actor,
                "actor_role": actor_role, "vendor_app": vendor_app, "scopes": scopes, "fields": fields,
                "purpose": purpose, "details": facts}
+    # The bytes are built before the first statement, with a slot for the seq the database hands
+    # out: nothing but the statements runs while the chain head is locked (SQLite: the writer lock
+    # of every process on the file). Keys are sorted, and what follows "seq" (type, v, vendor_app)
+    # cannot hold this text (a quote inside a JSON string is escaped): the last match is the slot.
+    before, slot, after = canonical_json(content).rpartition(_SEQ_SLOT)
+    assert slot, "canonical JSON without a seq"
+    head, tail = before + b'"seq":', b"," + after
     conn = db.connection()  # Core on the session's connection: no ORM work on the hot path
     entry_id = None
     if conn.dialect.name == "postgresql":
-        # Keys are sorted and nothing after "seq" (type, v) can hold this text: the last match is it.
-        before, slot, after = canonical_json(content).rpartition(_SEQ_SLOT)
-        assert slot, "canonical JSON without a seq"
-        head, tail = before + b'"seq":', b"," + after
         entry_id, seq, prev, digest = _APPEND_FUNCTION.first(conn, {
             "chain": chain, "type": type, "actor": actor, "actor_role": actor_role, "vendor_app": vendor_app,
             "at": at, "created_at": now, "before": head, "after": tail})
         canonical = head + str(seq).encode() + tail
     else:
         seq, prev = _BUMP_SQLITE.first(conn, {"chain": chain})
-        content["seq"] = seq
-        canonical = canonical_json(content)
+        canonical = head + str(seq).encode() + tail
         digest = entry_hash(prev, chain, seq, type, actor, actor_role, vendor_app, at, canonical)
     row = dict(chain=chain, seq=seq, prev_hash=prev, entry_hash=digest, canonical=canonical, type=type,
                actor=actor, actor_role=actor_role, vendor_app=vendor_app, created_at=now)
