@@ -53,6 +53,22 @@ def refuse_non_json_body() -> None:
         abort(problem(415, "Unsupported Media Type", UNSUPPORTED_MEDIA_TYPE))
 
 
+def refuse_unreadable_json() -> None:
+    """400 for a JSON body the json module chokes on or that decodes to unstorable text
+    (:mod:`.json_body`), before flask-smorest's parser, which would let those errors through."""
+    if request.method not in _BODY_METHODS or not request.is_json:
+        return
+    data = request.get_data(cache=True)
+    if not data:  # no body: the parser reports the missing fields
+        return
+    from .json_body import UnreadableJSON, loads
+    try:
+        loads(data)
+    except UnreadableJSON as exc:
+        from .problems import problem
+        abort(problem(400, "Bad Request", str(exc)))
+
+
 def init_app(app: Flask, *, csrf, limiter) -> None:
     from . import oauth, protector, registration, resources, throttle
 
@@ -87,6 +103,7 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
             if request.blueprint in guarded:
                 protector.authenticate_first()
                 refuse_non_json_body()
+                refuse_unreadable_json()
 
     app.after_request(throttle.add_headers)
     if app.extensions["vrm"].settings.dpop_nonce:

@@ -46,7 +46,7 @@ from consent.scopes import DPV_PURPOSES, SCOPES
 from vault.clock import utcnow
 from vault.errors import ValidationFailed
 
-from . import clients, console, initial_tokens
+from . import clients, console, initial_tokens, json_body
 from .console import NAME_MAX, PURPOSE_MAX, WEBSITE_MAX
 from .documenting import no_store
 from .context import get_db
@@ -99,6 +99,16 @@ def _describe(messages: dict) -> str:
             problem = [m for sub in problem.values() for m in (sub if isinstance(sub, list) else [sub])]
         parts.append(f"{name}: {'; '.join(str(p) for p in problem) if isinstance(problem, list) else problem}")
     return "; ".join(parts)
+
+
+def _metadata_body():
+    """The request's JSON, read strictly (:mod:`.json_body`); None when it is not JSON at all."""
+    if not request.is_json:
+        return None
+    try:
+        return json_body.loads(request.get_data(cache=True))
+    except json_body.UnreadableJSON as exc:
+        raise RegistrationError("invalid_client_metadata", str(exc)) from None
 
 
 def check_metadata(body, org: VendorOrg) -> dict:
@@ -261,7 +271,7 @@ def register_client():
         return _invalid_token("The initial access token is unknown, expired, revoked or used up.")
     org = db.get(VendorOrg, token.org_id)
     try:
-        metadata = check_metadata(request.get_json(silent=True), org)
+        metadata = check_metadata(_metadata_body(), org)
         if not initial_tokens.consume(db, token, now=now):
             return _invalid_token("The initial access token is used up.")
         body = register(db, org, metadata, now=now)
@@ -292,7 +302,7 @@ def manage_client(client_id: str):
         return _no_store(Response(status=204))
     if request.method == "PUT":
         try:
-            replace_metadata(db, app, client, request.get_json(silent=True))
+            replace_metadata(db, app, client, _metadata_body())
         except RegistrationError as exc:
             return _error(400, exc.error, exc.description)
     fresh = clients.replace_registration_token(db, client, presented)
