@@ -17,6 +17,7 @@ from vault.errors import ConfigError
 from vault.instance import open_instance
 
 from . import limiter_storage
+from .paging import RowIdConverter
 
 
 class VaultFlask(Flask):
@@ -81,6 +82,7 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
         raise StartupError(str(exc)) from None
 
     app = VaultFlask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     app.config.update(SECRET_KEY=inst.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
                       RATELIMIT_STORAGE_URI=limiter_storage.storage_uri(settings.ratelimit_storage_url),
                       RATELIMIT_HEADERS_ENABLED=True,

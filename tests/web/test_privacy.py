@@ -257,6 +257,8 @@ def test_a_view_of_one_customer_is_recorded_on_their_chain(officer, world, db):
     ({"scope": "profile.ssn"}, "scope", "Choose a scope from the list."),
     ({"from": "yesterday"}, "from", "Enter a date as year-month-day"),
     ({"from": "2026-03-10", "to": "2026-03-01"}, "to", "The end date must not be before the start date."),
+    ({"to": "9999-12-31"}, "to", "Enter a date between 1970-01-01 and 9998-12-31."),
+    ({"from": "0001-01-01"}, "from", "Enter a date between 1970-01-01 and 9998-12-31."),
 ])
 def test_bad_filters_are_refused_with_a_message_and_nothing_recorded(officer, world, db, args, field, message):
     portal, _ = officer
@@ -463,7 +465,26 @@ def test_reports_range_and_its_errors(officer, world, db):
     before = len(officer_views(db))
     bad = portal.client.get("/privacy/reports", query_string={"from": "soon"})
     assert bad.status_code == 422 and 'id="from-error"' in body(bad) and "<svg" not in body(bad)
+    for edge in ({"from": "0001-01-01", "to": "0001-01-02"}, {"to": "9999-12-31"}):  # were 500s
+        bad = portal.client.get("/privacy/reports", query_string=edge)
+        assert bad.status_code == 422 and "Enter a date between 1970-01-01 and 9998-12-31." in body(bad)
     assert len(officer_views(db)) == before
+
+
+@pytest.mark.parametrize("args", [{"before": "9" * 23}, {"after": "-" + "9" * 20}, {"before": "9223372036854775808"},
+                                  {"before": "²"}])
+def test_a_cursor_no_row_can_have_is_the_first_page(officer, world, db, args):
+    portal, _ = officer
+    ids = expected(db)
+    response = portal.client.get("/privacy/", query_string=args)
+    assert response.status_code == 200
+    assert listed(body(response)) == ids[:50]
+
+
+def test_an_entry_id_no_row_can_have_is_not_found(officer, world):
+    portal, _ = officer
+    assert portal.client.get(f"/privacy/entries/{'9' * 23}").status_code == 404
+    assert portal.client.get(f"/privacy/entries/{2**63}").status_code == 404
 
 
 def test_reports_show_service_cases_and_overdue_deletion_confirmations(officer, world, app, db, keys):

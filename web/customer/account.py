@@ -22,6 +22,7 @@ from vendor_api.context import consent_context, get_db, instance
 from ..auth import sessions
 from ..auth.roles import role_required
 from ..navigation import safe_next
+from ..paging import row_id
 from .views import bp
 
 PAGE = 50
@@ -57,7 +58,7 @@ def activity():
     db = get_db()
     vendor = request.args.get("vendor") or None
     kinds = [t for t in request.args.getlist("type") if t in ENTRY_TYPES] or None
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=row_id)
     entries = ledger.entries_for(db, current_user.public_id, types=kinds, vendor_app=vendor,
                                  before_id=before, limit=PAGE + 1)
     more = len(entries) > PAGE

@@ -19,6 +19,7 @@ from vault.clock import utcnow
 from vendor_api.context import consent_context, get_db, instance
 
 from ..auth.roles import role_required
+from ..paging import row_id
 from .overview import connection_rows, lang
 from .views import bp
 
@@ -49,7 +50,7 @@ def connection(grant_id: str):
     live = grants.in_force(grant, now)
     shared = sorted(policy.shared_fields(grant) - PSEUDO_FIELDS)
     values = records.read_fields(db, instance().keys, current_user.id, set(shared)) if shared else {}
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=row_id)
     history = ledger.entries_for(db, current_user.public_id, vendor_app=grant.app.client_id,
                                  before_id=before, limit=HISTORY_PAGE + 1)
     more = len(history) > HISTORY_PAGE

@@ -14,6 +14,7 @@ from vault.clock import utcnow
 from vendor_api.context import get_db
 
 from ..auth.roles import role_required
+from ..paging import row_id
 from .overview import lang
 from .views import bp
 
@@ -34,7 +35,7 @@ def _unread_notifications():
 @bp.route("/notifications")
 @role_required("customer")
 def notifications_list():
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=row_id)
     items = notifications.list_for(get_db(), current_user.id, before_id=before,
                                    limit=PAGE + 1)
     more = len(items) > PAGE

@@ -31,6 +31,12 @@ class Parsed:
         self.errors.setdefault(name, []).append(message)
 
 
+#: The dates an officer may filter on: nothing in the log is older, and reports reach a period
+#: either side of the dates asked for (date.min or date.max there was a 500).
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+
+
 def _text(args, name: str) -> str:
     return (args.get(name) or "").strip()[:200]
 
@@ -41,10 +47,15 @@ def _day(parsed: Parsed, args, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         parsed.fail(name, _("Enter a date as year-month-day, like 2026-03-01."))
         return None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:  # the day after, and periods around it, must exist too
+        parsed.fail(name, _("Enter a date between %(first)s and %(last)s.", first=EARLIEST_DAY.isoformat(),
+                            last=LATEST_DAY.isoformat()))
+        return None
+    return day
 
 
 def _bounds(parsed: Parsed, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:

@@ -22,6 +22,7 @@ from vault.clock import utcnow
 from vendor_api.context import get_db
 
 from ..customer.labels import event_label
+from ..paging import row_id
 from . import forms
 from .blueprint import bp, officer_page, record_view
 
@@ -55,7 +56,7 @@ def log():
     parsed = _filters(apps)
     if parsed.filter is None:
         return _page(parsed, apps, status=422)
-    before, after = request.args.get("before", type=int), request.args.get("after", type=int)
+    before, after = request.args.get("before", type=row_id), request.args.get("after", type=row_id)
     result = reports.page(db, parsed.filter, before_id=before, after_id=after, limit=PAGE)
     record_view("log", chain=parsed.filter.chain,
                 details={**parsed.filter.details(), "before": before, "after": after,

@@ -12,6 +12,7 @@ from vendor_api import clients, console, webhooks
 from vendor_api.context import get_db, instance
 
 from ..customer.overview import lang
+from ..paging import row_id
 from . import forms
 from .blueprint import bp, member_app, member_org, shown_once, vendor_page
 
@@ -158,7 +159,7 @@ def _webhooks_page(vendor_app, form, errors=None, status=200):
     db = get_db()
     errors = {**form.errors, **(errors or {})}
     errors.pop("csrf_token", None)
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=row_id)
     deliveries = webhooks.list_deliveries(db, vendor_app.id, limit=DELIVERIES_PAGE + 1, before_id=before)
     more = len(deliveries) > DELIVERIES_PAGE
     deliveries = deliveries[:DELIVERIES_PAGE]
