@@ -28,7 +28,10 @@ def token_rate_limit() -> str:
 def token_rate_limit_key() -> str:
     """Per claimed client *and* address: a stranger naming a client cannot exhaust its budget."""
     from authlib.oauth2.rfc6749.util import extract_basic_authorization
-    claimed, _ = extract_basic_authorization(request.headers)
+    try:
+        claimed, _ = extract_basic_authorization(request.headers)
+    except ValueError:  # credentials that are not UTF-8: the endpoint refuses them (oauth.py)
+        claimed = None
     claimed = claimed or request.form.get("client_id") or "-"
     return f"oauth:{claimed[:64]}:{request.remote_addr or 'unknown'}"
 

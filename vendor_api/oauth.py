@@ -29,6 +29,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
@@ -284,7 +285,18 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 # --- revocation and introspection ------------------------------------------------------------
 
-class RevocationEndpoint(_RevocationEndpoint):
+class _HintIsOnlyAHint:
+    """RFC 7009 §2.1 (and RFC 7662 by reference): "An invalid token type hint value is ignored by
+    the authorization server". Authlib refused one as ``unsupported_token_type`` with a 401, as
+    if the client had failed to authenticate. ``tokens.find`` reads the kind from the token's own
+    prefix, so no hint, valid or not, changes what is found."""
+
+    def check_params(self, request, client):
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+
+class RevocationEndpoint(_HintIsOnlyAHint, _RevocationEndpoint):
     CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
@@ -307,7 +319,7 @@ class RevocationEndpoint(_RevocationEndpoint):
             tokens.revoke_one(get_db(), token, now=now)
 
 
-class IntrospectionEndpoint(_IntrospectionEndpoint):
+class IntrospectionEndpoint(_HintIsOnlyAHint, _IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
@@ -405,6 +417,28 @@ def _form_encoded_parameters_only():
         response.headers["Pragma"] = "no-cache"
         return response
     return None
+
+
+@bp.before_request
+def _readable_basic_credentials():
+    """Basic credentials that do not decode as UTF-8 made Authlib raise ``UnicodeDecodeError``
+    (a 500). They name no client of ours: answer as for any client that fails to authenticate."""
+    if basic_credentials_unreadable():
+        response = jsonify(error="invalid_client", error_description="The client credentials are not UTF-8.")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Basic error="invalid_client"'
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+    return None
+
+
+def basic_credentials_unreadable() -> bool:
+    try:
+        extract_basic_authorization(request.headers)
+    except ValueError:  # UnicodeDecodeError: RFC 7617 credentials are UTF-8
+        return True
+    return False
 
 
 @bp.route("/oauth/token", methods=["POST"])

@@ -135,3 +135,27 @@ def test_a_wrong_type_hint_does_not_stop_revocation(flow, logged_in, vendor):
     assert _post(flow, "/oauth/revoke", {"token": token["access_token"], "token_type_hint": "refresh_token"},
                  vendor.basic).status_code == 200
     assert flow.api("/api/v1/me", token["access_token"]).status_code == 401
+
+
+def test_an_unknown_type_hint_is_ignored_not_an_authentication_failure(flow, logged_in, vendor):
+    """RFC 7009 §2.1: "An invalid token type hint value is ignored"."""
+    token = flow.tokens()
+    introspected = _post(flow, "/oauth/introspect", {"token": token["access_token"], "token_type_hint": "bogus"},
+                         vendor.basic)
+    assert introspected.status_code == 200 and introspected.json["active"] is True
+    assert _post(flow, "/oauth/revoke", {"token": token["access_token"], "token_type_hint": "bogus"},
+                 vendor.basic).status_code == 200
+    assert flow.api("/api/v1/me", token["access_token"]).status_code == 401
+
+
+def test_credentials_that_are_not_utf8_are_invalid_client_not_a_fault(flow, vendor):
+    for raw in (b"\xff\xfe:\x80", "é:é".encode("latin-1")):
+        headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        for path, data in (("/oauth/token", {"grant_type": "client_credentials"}),
+                           ("/oauth/revoke", {"token": "x"}), ("/oauth/introspect", {"token": "x"})):
+            response = flow.client.post(path, data=data, headers=headers)
+            assert response.status_code == 401, (path, response.status_code)
+            assert response.json["error"] == "invalid_client"
+            assert response.headers["WWW-Authenticate"].startswith("Basic")
+    # the client's own credentials still work
+    assert _post(flow, "/oauth/introspect", {"token": "x"}, vendor.basic).json == {"active": False}
