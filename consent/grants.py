@@ -177,13 +177,17 @@ def narrow(db: Session, ctx: ConsentContext, grant_row: Grant, customer: Account
 
 def renew(db: Session, ctx: ConsentContext, grant_row: Grant, customer: Account, *,
           term_days: int | None = DEFAULT_TERM_DAYS, now: datetime | None = None) -> Change:
-    """Restart the term from now. A withdrawn grant cannot be renewed: the vendor must ask again."""
+    """Restart the term from now. A withdrawn grant cannot be renewed: the vendor must ask again.
+
+    Every check comes before the first change: a refused renewal must leave the grant as it was
+    (a term stored unchecked broke every later one-click renewal, or the commit itself).
+    """
     now = now or utcnow()
     if grant_row.status == "revoked":
         raise InvalidConsentChange("You withdrew this consent; the vendor must ask you again.")
     _check_in_service(grant_row.app)
-    grant_row.status, grant_row.term_days = "active", term_days
-    grant_row.expires_at = _expiry(now, term_days)
+    expires_at = _expiry(now, term_days)
+    grant_row.status, grant_row.term_days, grant_row.expires_at = "active", term_days, expires_at
     return _record(db, ctx, grant_row, customer, "renew", now, actor=customer.public_id, actor_role="customer")
 
 

@@ -30,14 +30,26 @@ PAGE = 50
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def fresh_login_required(view):
-    """Export, erasure and password changes ask for the password again (SECURITY.md 22)."""
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not sessions.recently_authenticated():
-            return redirect(url_for("customer.reauthenticate", next=request.full_path), 303)
-        return view(*args, **kwargs)
-    return wrapped
+def fresh_login_required(form_page: str):
+    """Export, erasure and password changes ask for the password again (SECURITY.md 22).
+
+    ``form_page`` is the endpoint of the page that holds the view's form. After the password the
+    browser follows a redirect, i.e. a GET: only a GET request may be that destination, so a
+    POST is sent back to its form page to press the button again (not to a 405).
+    """
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not sessions.recently_authenticated():
+                return redirect(url_for("customer.reauthenticate", next=_come_back_to(form_page)), 303)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
+def _come_back_to(form_page: str) -> str:
+    """Where to go once the password is given: this very address for a GET, else the form page."""
+    return request.full_path if request.method == "GET" else url_for(form_page)
 
 
 @bp.route("/reauthenticate", methods=["GET", "POST"])
@@ -78,7 +90,7 @@ def export_page():
 
 @bp.route("/export.<fmt>", methods=["POST"])
 @role_required("customer")
-@fresh_login_required
+@fresh_login_required("customer.export_page")
 def export(fmt: str):
     document = portability.export_all(get_db(), instance().keys, current_user)
     stamp = utcnow().strftime("%Y%m%d")
@@ -153,7 +165,7 @@ def _csv_zip(document: dict) -> bytes:
 
 @bp.route("/delete", methods=["GET", "POST"])
 @role_required("customer")
-@fresh_login_required
+@fresh_login_required("customer.delete_account")
 def delete_account():
     error = None
     if request.method == "POST":

@@ -13,6 +13,7 @@ from vault.errors import ValidationFailed
 from vendor_api.context import get_db, instance
 
 from ..auth.roles import role_required
+from .forms import small_int
 from .views import bp
 
 CATEGORY_LABELS = {"question": _l("Question"), "complaint": _l("Complaint"), "repair": _l("Repair"),
@@ -74,6 +75,16 @@ def _case_or_404(reference: str):
         abort(404)
 
 
+def _rating_from_form(raw: str) -> int | None:
+    """The stars chosen, None when none were; -1 for anything unreadable, so the case layer
+    refuses it with its rating message instead of closing the case unrated."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    stars = small_int(raw)
+    return -1 if stars is None else stars
+
+
 @bp.route("/cases/<reference>", methods=["GET", "POST"])
 @role_required("customer")
 def case_detail(reference: str):
@@ -83,10 +94,10 @@ def case_detail(reference: str):
     if request.method == "POST":
         try:
             if request.form.get("action") == "close":
-                raw = request.form.get("rating", "")
-                cases.close(db, keys, current_user, case, rating=int(raw) if raw.isdigit() else None,
-                            comment=request.form.get("comment", ""))
-                flash(_("Case closed. Thank you for rating it."), "success")
+                rating = _rating_from_form(request.form.get("rating", ""))
+                cases.close(db, keys, current_user, case, rating=rating, comment=request.form.get("comment", ""))
+                flash(_("Case closed. Thank you for rating it.") if rating is not None
+                      else str(STATUS_LABELS["closed"]), "success")
             else:
                 cases.customer_reply(db, keys, current_user, case, request.form.get("message", ""))
                 flash(_("Sent."), "success")

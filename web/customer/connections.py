@@ -20,6 +20,7 @@ from vendor_api.context import consent_context, get_db, instance
 
 from ..auth.roles import role_required
 from ..paging import row_id
+from .forms import small_int
 from .overview import connection_rows, lang
 from .views import bp
 
@@ -72,11 +73,17 @@ def _terms_title(term_id: str) -> str:
 
 
 def _apply(grant_id: str, operation, success: str):
+    """Run a change the customer asked for; a refused one leaves nothing behind.
+
+    The answer is a redirect, which the request's end commits: so a refusal rolls back here,
+    whatever the operation may have touched before it raised.
+    """
     db = get_db()
     grant = _grant_or_404(grant_id)
     try:
         operation(db, grant)
     except ConsentError as exc:
+        db.rollback()
         flash(str(exc), "error")
     else:
         flash(success, "success")
@@ -93,10 +100,18 @@ def revoke(grant_id: str):
 @bp.route("/connections/<grant_id>/renew", methods=["POST"])
 @role_required("customer")
 def renew(grant_id: str):
-    raw = request.form.get("term", "90")
-    term = None if raw == "never" else int(raw) if raw.isdigit() else -1
+    term = _term_from_form(request.form.get("term", "90"))
     return _apply(grant_id, lambda db, g: grants.renew(db, consent_context(), g, current_user, term_days=term),
                   _("Consent renewed."))
+
+
+def _term_from_form(raw: str) -> int | None:
+    """The chosen term in days, None for "never"; -1 for anything unreadable, which the consent
+    layer refuses with its one message about the terms on offer."""
+    if raw == "never":
+        return None
+    days = small_int(raw)
+    return -1 if days is None else days
 
 
 @bp.route("/connections/<grant_id>/narrow", methods=["POST"])

@@ -130,3 +130,15 @@ def state_from_form(form: MultiDict) -> dict:
 
 
 SECTIONS = {"profile": PROFILE_FIELDS, "preferences": PREFERENCE_FIELDS}
+
+
+def small_int(value: str | None, *, max_digits: int = 9) -> int | None:
+    """``value`` as a non-negative whole number if it is 1 to ``max_digits`` ASCII digits, else None.
+
+    Why not ``value.isdigit()``: it is true for "²" and other digits ``int()`` refuses (a 500),
+    and a form field can be long enough to make ``int()`` slow or refuse it; the values these
+    forms send (terms, ratings, day counts) are short ASCII numbers the page itself offers.
+    """
+    if value and len(value) <= max_digits and value.isascii() and value.isdecimal():
+        return int(value)
+    return None
