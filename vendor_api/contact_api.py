@@ -22,6 +22,7 @@ from .context import get_db, instance
 from .acting import acting, refuse_scope
 from .problems import abort_invalid
 from .protector import CUSTOMER, require_oauth
+from .schemas import Instant
 
 blp = Blueprint("vendor_api_contact", __name__, url_prefix="/api/v1/me",
                 description="Whether the customer may be contacted now, and the contacts your app made.")
@@ -61,7 +62,7 @@ class ContactPermissionOut(Schema):
 
 class ContactIn(Schema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    at = fields.AwareDateTime(metadata={"description": "When you contacted the customer (default: now; a "
+    at = Instant(metadata={"description": "When you contacted the customer (default: now; a "
                                                        "time ahead of ours is taken as now)."})
 
 

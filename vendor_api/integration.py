@@ -19,6 +19,7 @@ from .documenting import error_documenter, no_store
 from .context import get_db
 from .problems import problem
 from .protector import caller, require_oauth
+from .schemas import Instant
 from .webhooks import event_document
 
 blp = Blueprint("vendor_api_integration", __name__, url_prefix="/api/v1",
@@ -70,7 +71,7 @@ class ConfirmationIn(Schema):
         "description": "The consent.revoked / consent.expired / account.erased event you answer (optional)."})
     grant = fields.String(validate=validate.Length(max=40),
                           metadata={"description": "The grant reference from the event's data (optional)."})
-    deleted_at = fields.AwareDateTime(required=True, metadata={"description": "When you deleted the data."})
+    deleted_at = Instant(required=True, metadata={"description": "When you deleted the data."})
     note = fields.String(validate=validate.Length(max=deletions.NOTE_MAX),
                          metadata={"description": "What you deleted or kept and why (no personal data)."})
 

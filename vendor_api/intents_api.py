@@ -27,6 +27,7 @@ from .documenting import error_documenter, no_store
 from .context import consent_context, get_db, instance
 from .problems import abort_invalid, problem
 from .protector import caller, require_oauth
+from .schemas import Instant
 
 blp = Blueprint("vendor_api_intents", __name__, url_prefix="/api/v1/intents",
                 description="Customers' requests for proposals (your app must declare intents.read / offers.write).")
@@ -115,7 +116,7 @@ class OfferIn(Schema):
     price = fields.String(required=True, validate=_MONEY, metadata={"example": "249.99"})
     currency = fields.String(required=True, validate=_CURRENCY)
     description = fields.String(required=True, validate=validate.Length(min=1, max=intents.MAX_TEXT))
-    valid_until = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
+    valid_until = Instant(required=True, default_timezone=timezone.utc)
     terms = fields.String(validate=validate.Length(max=intents.MAX_TEXT), allow_none=True)
     scopes = fields.List(fields.String(validate=validate.OneOf(_READ_SCOPES)), load_default=list,
                          validate=validate.Length(max=len(_READ_SCOPES)),

@@ -106,7 +106,7 @@ def _metadata_body():
     if not request.is_json:
         return None
     try:
-        return json_body.loads(request.get_data(cache=True))
+        return json_body.loads(request.get_data(cache=True), refuse_nul=True)
     except json_body.UnreadableJSON as exc:
         raise RegistrationError("invalid_client_metadata", str(exc)) from None
 

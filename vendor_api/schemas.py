@@ -7,8 +7,28 @@ serialise them.
 """
 from __future__ import annotations
 
+from datetime import timezone
+
 from marshmallow import Schema, fields
 
+
+
+class Instant(fields.AwareDateTime):
+    """An aware timestamp that exists in UTC. Year 1 at +05:00 is year 0 in UTC, which Python
+    cannot represent: converting it raised OverflowError (a 500). Narrower limits belong to each
+    service (an offer's validity, a contact "ahead of ours"), which answer them after the checks
+    that decide whether the request concerns anything at all (404 before 422)."""
+
+    default_error_messages = {"range": "Must be a time that exists in UTC: 0001-01-01T00:00:00Z to "
+                                       "9999-12-31T23:59:59Z."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed.astimezone(timezone.utc)
+        except OverflowError:
+            raise self.make_error("range") from None
+        return parsed
 
 class _Out(Schema):
     class Meta:

@@ -267,3 +267,10 @@ def test_asking_and_reporting_note_the_grants_last_access_like_every_read(app, d
     assert touched_before_the_chain(later)
     db.expire_all()
     assert db.get(Grant, riyadh.grant.id).last_access_at == fixed.now_value
+
+
+def test_a_contact_time_outside_what_can_be_recorded_is_422(riyadh):
+    for when in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+        response = riyadh.report("email", when)
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert "at" in response.json["errors"]["json"]

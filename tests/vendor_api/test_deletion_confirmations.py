@@ -177,3 +177,11 @@ def test_the_customer_is_told_once_the_vendor_confirms(app, db, client, customer
     [note] = db.scalars(select(Notification).where(Notification.account_id == customer.id,
                                                    Notification.event == "deletion_confirmed")).all()
     assert note.params == {"vendor": vendor.app.name, "date": "2026-03-10"}
+
+
+@pytest.mark.parametrize("deleted_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_deletion_time_outside_what_can_be_recorded_is_422(db, client, vendor, revoked, deleted_at):
+    response = confirm(client, app_token(db, vendor), sub=revoked.subject, deleted_at=deleted_at)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "deleted_at" in str(response.json["errors"])
+    assert deletions.confirmation_for_grant(db, revoked) is None

@@ -1,7 +1,8 @@
 """JSON that parses badly in ways the json module does not call a decode error — nesting deeper
 than the interpreter's recursion limit, integers longer than its 4,300-digit limit — or that
-parses into text no database or page can hold (an unpaired surrogate, NUL): a 400 naming the
-problem, before any view or field validator runs, and nothing stored."""
+parses into text no page can show (an unpaired surrogate): a 400 naming the problem, before any
+view or field validator runs, and nothing stored. NUL, which PostgreSQL text cannot hold, is
+refused the same way at client registration; the API leaves it to its fields."""
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,6 @@ HOSTILE = {
     "integer too long": b'{"order_id": "ORD-1", "quantity": ' + b"9" * 5000 + b"}",
     "unpaired surrogate": b'{"order_id": "ORD-\\ud800"}',
     "unpaired low surrogate in a key": b'{"\\udc00": 1}',
-    "NUL": b'{"order_id": "ORD-\\u00001"}',
     "broken": b"{broken",
     "not UTF-8": b'{"order_id": "\xff\xfe"}',
 }
@@ -66,3 +66,11 @@ def test_hostile_json_in_a_client_update_changes_nothing(client, registered, bod
     assert response.status_code == 400 and response.json["error"] == "invalid_client_metadata"
     again = manage(client, "GET", registered["client_id"], registered["registration_access_token"])
     assert again.status_code == 200 and again.json["client_name"] == registered["client_name"]
+
+
+def test_nul_in_api_text_is_the_fields_business_never_a_fault(client, db, shop_token):
+    order = {**ORDER, "order_id": "ORD-\u00001"}
+    refused = client.post("/api/v1/me/purchases", json=order, headers=bearer(shop_token))
+    assert refused.status_code == 422 and "order_id" in str(refused.get_json()["errors"])
+    item = {**ORDER, "items": [{"name": "Tea\u0000pot", "quantity": 1, "unit_price": "23.15"}]}
+    assert client.post("/api/v1/me/purchases", json=item, headers=bearer(shop_token)).status_code in (201, 422)

@@ -409,6 +409,7 @@ def test_offers_are_validated(db, keys, customer, shop_a, client):
     for bad, field in [({"price": "12.345"}, "price"), ({"price": "-3"}, "price"), ({"currency": "euro"}, "currency"),
                        ({"valid_until": (utcnow() - timedelta(hours=1)).isoformat()}, "valid_until"),
                        ({"valid_until": (utcnow() + timedelta(days=400)).isoformat()}, "valid_until"),
+                       ({"valid_until": "0001-01-01T00:00:00+05:00"}, "valid_until"),  # was a 500
                        ({"scopes": ["profile.email"]}, "scopes"), ({"scopes": ["offers.write"]}, "scopes"),
                        ({"description": ""}, "description"),
                        ({"scopes": FULFIL, "authorization": {"redirect_uri": "https://evil.example/cb",
