@@ -44,13 +44,19 @@ def test_a_retired_app_cannot_be_changed_in_the_console(app, db, owner):
     assert client.client_secret_hash == before and vendor_app.name == "Corner Shop"
 
 
-def test_only_owners_can_retire(app, db, owner):
-    client_id, secret = create_app(owner)
+def _colleague(app, owner) -> Portal:
+    """A member (not an owner) of the owner's organisation, logged in."""
     token = invite(owner, "colleague@shop.example").rsplit("/", 1)[1]
     colleague = Portal(app.test_client())
     joined = colleague.post(f"/console/invite/{token}", {"password": STRONG_PASSWORD,
                                                         "password_confirm": STRONG_PASSWORD})
     assert joined.status_code == 303
+    return colleague
+
+
+def test_only_owners_can_retire(app, db, owner):
+    client_id, secret = create_app(owner)
+    colleague = _colleague(app, owner)
     page = f"/console/apps/{client_id}"
     assert "Retire the app" not in text(colleague.client.get(page))
     assert colleague.post(f"{page}/retire", {}, form_path=page).status_code == 403
@@ -80,3 +86,14 @@ def test_a_registration_token_from_the_console_opens_rfc_7592_management(app, db
     assert stale.status_code == 401
     assert tooling.delete(f"/oauth/register/{client_id}", headers={"Authorization": f"Bearer {again}"}).status_code == 204
     assert app_row(db, client_id)[0].is_active is False
+
+
+def test_only_owners_issue_registration_tokens_which_can_retire_the_app(app, db, owner):
+    """A member who may not retire the app may not hold what retires it through RFC 7592 either."""
+    client_id, _secret = create_app(owner)
+    colleague = _colleague(app, owner)
+    page = f"/console/apps/{client_id}"
+    assert "Issue a registration access token" not in text(colleague.client.get(page))
+    assert colleague.post(f"{page}/registration-token", {}, form_path=page).status_code == 403
+    assert app_row(db, client_id)[1].registration_token_hash is None
+    assert "Issue a registration access token" in text(owner.portal.client.get(page))

@@ -127,8 +127,12 @@ def rotate_secret(client_id: str):
 @bp.route("/apps/<client_id>/registration-token", methods=["POST"])
 @vendor_page
 def registration_token(client_id: str):
-    """A registration access token for managing the app through RFC 7592 (e.g. one the tooling lost)."""
+    """A registration access token for managing the app through RFC 7592 (e.g. one the tooling lost).
+
+    Owners only: the token can retire the app (DELETE), which members may not do here.
+    """
     vendor_app, client = member_app(client_id, live=True)
+    member_org(vendor_app.org_id, owner=True)
     token = clients.issue_registration_token(get_db(), client)
     return shown_once(
         _("Registration access token for %(name)s", name=vendor_app.name),
