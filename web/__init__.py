@@ -16,7 +16,7 @@ from vault.config import Settings
 from vault.errors import ConfigError
 from vault.instance import open_instance
 
-from . import limiter_storage
+from . import limiter_storage, log_redaction
 from .paging import RowIdConverter
 
 
@@ -60,6 +60,7 @@ def _configure_logging(level: str) -> None:
     if not root.handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("vault").setLevel(level)
+    log_redaction.install()
 
 
 def select_locale() -> str:
