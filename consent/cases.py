@@ -29,6 +29,7 @@ from vault.errors import ValidationFailed
 from vault.keys.service import KeyService
 from vault.models import Account
 from vault.records import data_key, ensure_data_key
+from vault.schemas import UnprintableText, printable
 
 from . import events, ledger
 from . import notifications
@@ -183,8 +184,16 @@ def _open(dek: bytes, case: ServiceCase, label: str, blob: bytes) -> str:
     return crypto.open_field(dek, str(case.account_id), f"case:{case.reference}:{label}", blob).decode()
 
 
+def _printable(value: str, field: str) -> str:
+    """A message's text stripped, its line breaks plain, refused with a control character in it."""
+    try:
+        return printable((value or "").strip(), multiline=True)
+    except UnprintableText as exc:
+        raise ValidationFailed({field: [str(exc)]}) from None
+
+
 def _text(value: str, field: str, *, limit: int = MAX_MESSAGE) -> str:
-    value = (value or "").strip()
+    value = _printable(value, field)
     if not value:
         raise ValidationFailed({field: ["Write something."]})
     if len(value) > limit:
@@ -320,7 +329,7 @@ def close(db: Session, keys: KeyService, customer: Account, case: ServiceCase, *
         raise CaseConflict("This case is already closed.")
     if rating is not None and not 1 <= int(rating) <= 5:
         raise ValidationFailed({"rating": ["From 1 to 5 stars."]})
-    comment = (comment or "").strip()
+    comment = _printable(comment, "comment")
     if len(comment) > 1000:
         raise ValidationFailed({"comment": ["At most 1000 characters."]})
     case.status, case.closed_at, case.updated_at = "closed", now, now

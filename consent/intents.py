@@ -54,11 +54,13 @@ from vault.errors import ValidationFailed
 from vault.keys.service import KeyService
 from vault.models import Account
 from vault.records import data_key, ensure_data_key
+from vault.schemas import COUNTRY_CODES, UnprintableText, printable
 
 from . import events, ledger
 from .errors import ConsentError
 from .models import Grant, VendorApp
 from .notifications import notify
+from .purchases import CURRENCIES
 from .scopes import LANGUAGES, SCOPES
 
 READ_SCOPE = "intents.read"
@@ -77,8 +79,6 @@ MAX_AUDIENCE = 20
 MAX_TITLE, MAX_TEXT, MAX_CITY = 120, 2000, 80
 PAGE = 50
 _AMOUNT = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-_COUNTRY = re.compile(r"[A-Z]{2}")
 _CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _STATE = re.compile(r"[\x21-\x7e]{1,200}")
 
@@ -294,11 +294,20 @@ def requester(secret: bytes, intent: Intent, client_id: str) -> str:
 
 # -- validation helpers ---------------------------------------------------------------------------
 
-def _text(value, field: str, limit: int, errors: dict, *, required: bool = True) -> str | None:
+def _text(value, field: str, limit: int, errors: dict, *, required: bool = True,
+          multiline: bool = False) -> str | None:
+    """Stripped text of at most ``limit`` characters, printable as :func:`vault.schemas.printable`
+    defines it (line feeds and tabs only where ``multiline``)."""
     value = (value or "").strip() if isinstance(value, str) or value is None else None
     if value is None:
         errors[field] = ["Enter this as text."]
-    elif not value:
+        return None
+    try:
+        value = printable(value, multiline=multiline)
+    except UnprintableText as exc:
+        errors[field] = [str(exc)]
+        return None
+    if not value:
         if required:
             errors[field] = ["Please fill this in."]
         return None
@@ -322,11 +331,13 @@ def _amount(value, field: str, errors: dict) -> Decimal | None:
         return None
 
 
-def _code(value, field: str, pattern: re.Pattern, message: str, errors: dict) -> str | None:
+def _code(value, field: str, codes: frozenset[str], message: str, errors: dict) -> str | None:
+    """An ISO code from ``codes`` (:data:`consent.purchases.CURRENCIES`, :data:`vault.schemas.COUNTRY_CODES`),
+    upper-cased; a made-up one ("ZZZ", "XK") is refused, not passed on to vendors."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = value.strip().upper() if isinstance(value, str) else ""
-    if not pattern.fullmatch(text):
+    if text not in codes:
         errors[field] = [message]
         return None
     return text
@@ -388,15 +399,15 @@ def publish(db: Session, keys: KeyService, customer: Account, *, category: str, 
     if category not in CATEGORIES:
         errors["category"] = ["Choose a category."]
     title = _text(title, "title", MAX_TITLE, errors)
-    description = _text(description, "description", MAX_TEXT, errors)
+    description = _text(description, "description", MAX_TEXT, errors, multiline=True)
     city = _text(city, "city", MAX_CITY, errors, required=False)
     low, high = _amount(budget_min, "budget_min", errors), _amount(budget_max, "budget_max", errors)
     if low is not None and high is not None and low > high:
         errors["budget_max"] = ["The highest budget must not be below the lowest."]
-    currency = _code(currency, "currency", _CURRENCY, "Enter a three-letter currency code, like EUR or SAR.", errors)
+    currency = _code(currency, "currency", CURRENCIES, "Enter a three-letter currency code, like EUR or SAR.", errors)
     if (low is not None or high is not None) and currency is None and "currency" not in errors:
         errors["currency"] = ["Say which currency the budget is in."]
-    country = _code(country, "country", _COUNTRY, "Enter the two-letter country code, like GB, FR or US.", errors)
+    country = _code(country, "country", COUNTRY_CODES, "Enter the two-letter country code, like GB, FR or US.", errors)
     if needed_by is not None and (not isinstance(needed_by, date) or needed_by < now.date()
                                   or needed_by > now.date() + timedelta(days=3 * 365)):
         errors["needed_by"] = ["Choose a date from today on, within three years."]
@@ -756,11 +767,11 @@ def place_offer(db: Session, keys: KeyService, app: VendorApp, intent: Intent, *
     amount = _amount(price, "price", errors)
     if amount is None and "price" not in errors:
         errors["price"] = ["Please fill this in."]
-    currency = _code(currency, "currency", _CURRENCY, "Enter a three-letter currency code, like EUR or SAR.", errors)
+    currency = _code(currency, "currency", CURRENCIES, "Enter a three-letter currency code, like EUR or SAR.", errors)
     if currency is None and "currency" not in errors:
         errors["currency"] = ["Please fill this in."]
-    description = _text(description, "description", MAX_TEXT, errors)
-    terms = _text(terms, "terms", MAX_TEXT, errors, required=False)
+    description = _text(description, "description", MAX_TEXT, errors, multiline=True)
+    terms = _text(terms, "terms", MAX_TEXT, errors, required=False, multiline=True)
     until = _utc(valid_until, "valid_until", errors)
     if until is not None and not now < until <= now + MAX_OFFER_VALIDITY:
         errors["valid_until"] = ["Give a time in the future, within a year."]

@@ -55,7 +55,10 @@ __all__ = [
     "QuietHoursSchema",
     "ShoeSizeSchema",
     "SizesSchema",
+    "UNPRINTABLE_MESSAGE",
+    "UnprintableText",
     "VaultValuesSchema",
+    "printable",
     "validate_values",
 ]
 
@@ -198,6 +201,46 @@ EMAIL_MESSAGE = "Enter an email address like name@example.com."
 BLANK_MESSAGE = "This can't be left blank."
 TOO_LONG_MESSAGE = "Use {max} characters or fewer."
 DUPLICATE_MESSAGE = "You've already added this."
+UNPRINTABLE_MESSAGE = "Remove the invisible control characters from this text."
+
+
+# ---------------------------------------------------------------------------
+# Printable text: the one definition every module that stores a person's text uses
+# ---------------------------------------------------------------------------
+
+#: What no stored text may contain: the C0 controls, DEL and the C1 controls
+#: (NUL and terminal escapes among them); the bidirectional embeddings and
+#: overrides U+202A-U+202E and isolates U+2066-U+2069, which make text display
+#: as something other than what it is (a "\u202e" turns "gpj.exe" around); and
+#: surrogate code points, which are never text on their own (a JSON "\ud800").
+#: Ordinary direction marks (U+200E, U+200F, U+061C) stay allowed: Arabic
+#: and Hebrew writers use them.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: The same for text meant to run over several lines: line feeds and tabs may stay.
+_UNPRINTABLE_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"\r\n?")
+
+
+class UnprintableText(ValueError):
+    """The text holds a character :func:`printable` refuses; ``str()`` is the message for people."""
+
+    def __init__(self) -> None:
+        super().__init__(UNPRINTABLE_MESSAGE)
+
+
+def printable(text: str, *, multiline: bool = False) -> str:
+    r"""``text`` if it holds only printable characters, else :class:`UnprintableText`.
+
+    With ``multiline`` (notes, descriptions, messages: text typed into a text
+    area) line feeds and tabs are allowed, and the carriage returns browsers
+    send in every line break ("\r\n") are made plain "\n" first; a one-line
+    value (a name, a title, a city) has neither.
+    """
+    if multiline:
+        text = _LINE_BREAK.sub("\n", text)
+    if (_UNPRINTABLE_MULTILINE if multiline else _UNPRINTABLE).search(text):
+        raise UnprintableText()
+    return text
 
 
 # ---------------------------------------------------------------------------
@@ -306,21 +349,32 @@ class Text(_FriendlyMessages, fields.String):
     """A string with surrounding whitespace removed, optionally normalised.
 
     Stripping happens before validators run, so "   " counts as blank and
-    length limits apply to what is actually stored.
+    length limits apply to what is actually stored. What would be stored is
+    refused if it holds a character :func:`printable` refuses (checked after
+    ``normalise``, so the tab a pasted phone number may hold, which the phone
+    normaliser removes, is no reason to refuse it); only a ``multiline`` field
+    (one typed into a text area) may hold line feeds and tabs.
     """
 
     default_error_messages = {
         "invalid": "Enter this as text.",
         "invalid_utf8": "This text contains characters we can't read.",
+        "unprintable": UNPRINTABLE_MESSAGE,
     }
 
-    def __init__(self, *, normalise: Callable[[str], str] | None = None, **kwargs: Any):
+    def __init__(self, *, normalise: Callable[[str], str] | None = None, multiline: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.normalise = normalise
+        self.multiline = multiline
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        return self.normalise(text) if self.normalise else text
+        if self.normalise:
+            text = self.normalise(text)
+        try:
+            return printable(text, multiline=self.multiline)
+        except UnprintableText:
+            raise self.make_error("unprintable") from None
 
 
 class WholeNumber(_FriendlyMessages, fields.Integer):
@@ -424,6 +478,22 @@ class EmailList(ListOf):
         if emails and not primaries:
             emails[0]["primary"] = True
         return emails
+
+
+class PhoneList(ListOf):
+    """The customer's phone numbers, each at most once.
+
+    Numbers are compared as stored, in E.164, so "+44 7700 900123" repeats
+    "+447700900123" however each was typed.
+    """
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        phones = super()._deserialize(value, attr, data, **kwargs)
+        repeats = _duplicate_indexes(phone["number"] for phone in phones)
+        if repeats:
+            message = "You've already added this phone number."
+            raise ValidationError({index: {"number": [message]} for index in repeats})
+        return phones
 
 
 def _text(max_length: int, *, blank_ok: bool = False, **kwargs: Any) -> Text:
@@ -542,7 +612,7 @@ class ProfileSchema(_ClearableSchema):
         Object(EmailSchema),
         validate=validate.Length(max=MAX_EMAILS, error="You can add up to {max} email addresses."),
     )
-    phones = ListOf(
+    phones = PhoneList(
         Object(PhoneSchema),
         validate=validate.Length(max=MAX_PHONES, error="You can add up to {max} phone numbers."),
     )
@@ -551,7 +621,7 @@ class ProfileSchema(_ClearableSchema):
     address_billing = _address()
     birth_date = IsoDate(validate=_validate_birth_date)
     language = _choice(SUPPORTED_LANGUAGES, "Choose one of the languages we support: {choices}.")
-    notes = _text(5000, blank_ok=True)
+    notes = _text(5000, blank_ok=True, multiline=True)
 
 
 _CHANNEL_ERROR = "Choose from email, sms, phone, post or chat."

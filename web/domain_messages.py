@@ -21,7 +21,8 @@ PATTERNS = (
     _l("This should be a group of details."), _l("This should be a list."),
     _l("This isn't something your vault can store."), _l("This can't be left blank."),
     _l("Use {max} characters or fewer."), _l("You've already added this."),
-    _l("You've already added this email address."),
+    _l("You've already added this email address."), _l("You've already added this phone number."),
+    _l("Remove the invisible control characters from this text."),
     _l("Enter a phone number in international format, like +447700900123."),
     _l("Enter an email address like name@example.com."),
     _l("Enter a time on the 24-hour clock, like 07:30 or 22:00."),
@@ -54,6 +55,10 @@ PATTERNS = (
     # consent.intents and consent.purchases: limits a form normally keeps a person within
     _l("Choose at most {n} vendors."), _l("At most {n} items."), _l("At most {n} characters."),
     _l("One of {choices}."),
+    # consent.cases: a customer's service cases
+    _l("Write something."), _l("Choose a kind of request."), _l("Choose a priority."), _l("From 1 to 5 stars."),
+    _l("This case is closed."), _l("This case is already closed."),
+    _l("You can open a case only with a vendor you are connected to."),
 )
 
 _PLACEHOLDER = re.compile(r"\\\{(\w+)\\\}")
