@@ -15,7 +15,7 @@ from flask import abort
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from consent import intents
+from consent import intents, purchases
 from consent.models import VendorApp
 from consent.scopes import SCOPES
 from vault import clock
@@ -48,7 +48,8 @@ blp.after_request(no_store)
 _READ_ERRORS = (401, 403, 404, 422, 429)
 _WRITE_ERRORS = (400, 401, 403, 404, 409, 422, 429)
 _MONEY = validate.Regexp(r"^[0-9]{1,10}(\.[0-9]{1,2})?$", error="An amount like \"250\" or \"249.99\".")
-_CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code like \"EUR\".")
+#: The codes the intents service accepts (consent.intents checks the same list), documented as such.
+_CURRENCY = validate.OneOf(sorted(purchases.CURRENCIES), error="An ISO 4217 code like \"EUR\".")
 _READ_SCOPES = sorted(s.id for s in SCOPES.values() if s.access == "read" and s.id != intents.READ_SCOPE)
 
 
