@@ -303,6 +303,17 @@ def test_export_after_a_stale_login_asks_for_the_password_again(logged_in, conne
     assert response.status_code == 303 and "/reauthenticate" in response.headers["Location"]
 
 
+@pytest.mark.parametrize("fmt", ["pdf", "csv", "json.exe"])
+def test_a_format_we_do_not_make_is_not_found_and_records_no_export(logged_in, connected, db, customer, fmt):
+    """An export is an entry in the customer's ledger, which nothing can take back: a format we
+    do not make must not leave one (it did, and redirected as if nothing had happened)."""
+    exports = [e for e in ledger.iter_chain(db, customer.public_id) if e.type == "export"]
+    response = logged_in.post(f"/me/export.{fmt}", {}, form_path="/me/export")
+    assert response.status_code == 404
+    db.expire_all()
+    assert [e for e in ledger.iter_chain(db, customer.public_id) if e.type == "export"] == exports
+
+
 # --- erase -----------------------------------------------------------------------------------------
 
 def test_delete_needs_the_typed_confirmation(logged_in, connected, db, customer):
