@@ -30,6 +30,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -84,11 +85,44 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+#: One DNS label in its ASCII (IDNA) form: 1-63 letters, digits and inner hyphens.
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+#: A last label like these makes the host an IPv4 address in some legacy notation ("127.1",
+#: "2130706433", "0x7f.0.0.1", "0177.0.0.1"), which resolvers accept (WHATWG URL: "ends in a number").
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+
+
+def _ip(host: str):
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` (lower case, as urlsplit gives it) is neither an IP literal nor a DNS name."""
+    if _ip(host) is not None:
+        return None
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty label, one over 63 characters, or characters IDNA refuses
+        return "The webhook URL's host name is not valid."
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return "The webhook URL's host name is not valid."
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        return "Write the webhook URL's IP address in its usual dotted form, or use a host name."
+    return None
+
+
 def check_url(url: str) -> str:
     """A webhook URL we are willing to call: http(s), https unless loopback, no credentials.
 
     IP literals in private, link-local or reserved ranges are refused (the vault must not be
-    made to knock on its own network's doors); loopback is allowed for local development.
+    made to knock on its own network's doors); loopback is allowed for local development. The
+    host must be an IP literal in its usual form or a valid DNS name: legacy IPv4 notations
+    ("167772161" is 10.0.0.1) would slip past the range check, and a malformed name made the
+    HTTP library raise an error the worker did not expect (``_send``).
     """
     url = (url or "").strip()
     if not url or len(url) > URL_MAX:
@@ -105,6 +139,11 @@ def check_url(url: str) -> str:
         raise WebhookError("The webhook URL must not contain a user name or password.")
     if parts.fragment:
         raise WebhookError("The webhook URL must not contain a fragment (#...).")
+    if parts.port == 0 or ("[" in parts.netloc and not isinstance(_ip(host), ipaddress.IPv6Address)):
+        raise WebhookError("This is not a valid URL.")  # port 0, or brackets around no IPv6 address
+    problem = _host_problem(host)
+    if problem:
+        raise WebhookError(problem)
     loopback = _is_loopback(host)
     if parts.scheme == "http" and not loopback:
         raise WebhookError("The webhook URL must use https (plain http only on 127.0.0.1, [::1] or localhost).")
@@ -250,7 +289,7 @@ def _send(http: requests.Session, url: str, secret: str, event_id: str, event_ty
     try:
         response = http.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
         response.close()
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:  # urllib3 raises some URL errors bare
         return Outcome(None, f"{type(exc).__name__}: could not reach the endpoint"[:200])
     error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return Outcome(response.status_code, error)

@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from consent import events, grants, portability
@@ -326,7 +327,12 @@ def test_cli_worker_once(app, db, keys, ctx, customer, vendor):
 @pytest.mark.parametrize("url", ["http://crm.acme.example/hook", "ftp://crm.acme.example/", "https://user:pw@crm.acme.example/",
                                  "https://10.0.0.7/hook", "https://[fd00::1]/hook", "https://169.254.169.254/latest",
                                  "https://crm.acme.example/hook#x", "", "https://", "https://crm.acme.example:99999/",
-                                 "https://crm.acme.example/" + "a" * 500])
+                                 "https://crm.acme.example/" + "a" * 500,
+                                 # legacy IPv4 notations of private addresses (10.0.0.1, 169.254.169.254, 127.0.0.1)
+                                 "https://167772161/", "https://0xa9fea9fe/", "https://0177.0.0.1/", "https://127.1/",
+                                 # host names the HTTP library cannot even parse; port 0; brackets around no IPv6
+                                 "https://a..com/", "https://" + "a" * 64 + ".example/", "https://ex ample.com/",
+                                 "https://exa%00mple.com/", "https://crm.acme.example:0/", "https://[v1.fe]/"])
 def test_webhook_urls_that_are_refused(db, keys, vendor, url):
     with pytest.raises(webhooks.WebhookError):
         webhooks.set_webhook_url(db, keys, vendor.app, url)
@@ -334,7 +340,8 @@ def test_webhook_urls_that_are_refused(db, keys, vendor, url):
 
 
 @pytest.mark.parametrize("url", ["https://crm.acme.example/hook?x=1", "http://127.0.0.1:8080/hook",
-                                 "http://localhost/hook", "http://[::1]:9000/"])
+                                 "http://localhost/hook", "http://[::1]:9000/", "https://bücher.example/hook",
+                                 "https://xn--bcher-kva.example/hook", "https://crm.acme.example./hook"])
 def test_webhook_urls_that_are_accepted(db, keys, vendor, url):
     assert webhooks.set_webhook_url(db, keys, vendor.app, url).startswith("whsec_")
     assert webhooks.webhook_endpoint(db, vendor.app.id).url == url
@@ -403,3 +410,20 @@ def test_event_documents_are_compact_json(db, ctx, customer, vendor):
     body = webhooks.event_body(event, vendor.client_id)
     assert json.loads(body)["sub"] == g.subject
     assert body == json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_stored_url_the_http_library_cannot_parse_is_a_failed_attempt_not_a_stuck_round(
+        app, db, keys, ctx, customer, vendor):
+    """A URL stored before check_url refused such hosts made urllib3 raise a bare ValueError:
+    the round aborted, and the delivery stayed leased and pending, claimed again every lease."""
+    with receiver() as hook:
+        hooked(db, keys, vendor, hook.url)
+    endpoint = db.get(WebhookEndpoint, vendor.app.id)
+    endpoint.url = "https://a..com/"
+    db.commit()
+    grant(db, ctx, customer, vendor)
+    run(app, ctx, T0)
+    [delivery] = deliveries(db, vendor)
+    assert delivery.attempts == 1 and delivery.last_error == "The webhook URL's host name is not valid."
+    assert webhooks._send(requests.Session(), "https://a..com/", "s", "e", "t", b"{}", T0).error.endswith(
+        "could not reach the endpoint")

@@ -152,6 +152,9 @@ _SERVICE_MESSAGES = {
         _l("The webhook URL must use https (plain http only on 127.0.0.1, [::1] or localhost)."),
     "The webhook URL must not point into a private network.":
         _l("The webhook URL must not point into a private network."),
+    "The webhook URL's host name is not valid.": _l("The webhook URL's host name is not valid."),
+    "Write the webhook URL's IP address in its usual dotted form, or use a host name.":
+        _l("Write the webhook URL's IP address in its usual dotted form, or use a host name."),
     "No such delivery for this app.": _l("No such delivery for this app."),
     "Give a URL of at most 500 characters.": _l("Give an address of at most 500 characters."),
 }
