@@ -63,7 +63,8 @@ def create_org(name, website, contact_email, jurisdiction):
 
 
 @vendor_cli.command("create-app")
-@click.option("--org", "org_id", required=True, type=int, help="Organisation id (from create-org).")
+@click.option("--org", "org_id", required=True, type=click.IntRange(1, 2**63 - 1),
+              help="Organisation id (from create-org).")
 @click.option("--name", required=True)
 @click.option("--website", required=True)
 @click.option("--purpose", required=True, help="What the data is for, in words a customer reads.")
@@ -109,6 +110,8 @@ def rotate_secret(client_id, as_json):
         if client is None:
             click.echo(f"No app with client id {client_id}.", err=True)
             sys.exit(1)
+        if not client.app.is_active:
+            raise click.ClickException(f"{client_id} is retired: it gets no new secret.")
         secret = clients.rotate_secret(db, client)
     _print_credentials(client_id, secret, as_json)
 

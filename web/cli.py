@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import sys
 
@@ -195,6 +196,8 @@ def ledger_verify(public_id, walk):
     with unit_of_work() as db:
         chains = ledger.verify(db, chain=public_id, walk=walk)
         checkpoints = ledger.verify_checkpoints(db, signing, chain=public_id) if chains.ok else None
+    if public_id is not None and chains.chains == 0:
+        fail(f"No ledger chain {public_id}: give a customer's public id (c_...) or 'system'.")
     problem = chains.first_problem or checkpoints.first_problem
     if problem is not None:
         where = (f"chain {problem.chain}, entry {problem.seq}" if problem.chain
@@ -217,9 +220,17 @@ def ledger_checkpoint():
 
 # --- background worker ----------------------------------------------------------------------
 
+def _finite(value: float) -> float:
+    """FloatRange lets NaN through (every comparison with it is false)."""
+    if not math.isfinite(value):
+        raise click.BadParameter("must be a number of seconds.")
+    return value
+
+
 @vault_cli.command("worker")
 @click.option("--once", is_flag=True, help="Run one round and exit (for tests and cron).")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0, 3600),
+              callback=lambda _ctx, _param, value: _finite(value), help="Seconds between rounds.")
 @with_appcontext
 def worker(once, interval):
     """Send webhooks, seal the change feed, expire due grants and end retired apps' grants; safe to run

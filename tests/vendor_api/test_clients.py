@@ -104,3 +104,31 @@ def test_cli_refuses_http_redirects_off_loopback(app):
                                  "https://x.example", "--purpose", "P", "--scope", "profile.name",
                                  "--redirect-uri", "http://x.example/cb"])
     assert result.exit_code == 1 and "loopback" in result.output
+
+
+def test_cli_gives_a_sentence_not_a_traceback_for_odd_arguments(app):
+    runner = app.test_cli_runner()
+    for org in ("99999999999999999999", "0"):
+        result = runner.invoke(args=["vault", "vendor", "create-app", "--org", org, "--name", "X", "--website",
+                                     "https://x.example", "--purpose", "P", "--scope", "profile.name",
+                                     "--redirect-uri", "https://x.example/cb"])
+        assert result.exit_code == 2 and "--org" in result.output and "Traceback" not in result.output, org
+    for interval in ("-5", "nan", "inf"):
+        result = runner.invoke(args=["vault", "worker", "--interval", interval])
+        assert result.exit_code == 2 and "--interval" in result.output, interval
+    unknown = runner.invoke(args=["vault", "ledger", "verify", "--customer", "c_nobody"])
+    assert unknown.exit_code == 1 and "No ledger chain c_nobody" in unknown.output
+
+
+def test_cli_gives_a_retired_app_no_new_secret(app, db):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["vault", "vendor", "create-org", "--name", "X", "--website", "https://x.example",
+                               "--contact-email", "p@x.example"])
+    org_id = made.output.split("id ")[-1].strip(". \n")
+    created = runner.invoke(args=["vault", "vendor", "create-app", "--org", org_id, "--name", "X", "--website",
+                                  "https://x.example", "--purpose", "P", "--scope", "profile.name",
+                                  "--redirect-uri", "https://x.example/cb", "--json"])
+    client_id = json.loads(created.output)["client_id"]
+    assert runner.invoke(args=["vault", "vendor", "retire", client_id]).exit_code == 0
+    refused = runner.invoke(args=["vault", "vendor", "rotate-secret", client_id])
+    assert refused.exit_code == 1 and "is retired" in refused.output and "vv_cs_" not in refused.output
