@@ -75,6 +75,14 @@ def check_redirect_uris(uris: Iterable[str]) -> list[str]:
     return uris
 
 
+#: What the columns hold (consent.models) and every way in (console, registration, CLI) allows.
+NAME_MAX = 120
+WEBSITE_MAX = 300
+PURPOSE_MAX = 2000
+CONTACT_EMAIL_MAX = 254
+JURISDICTION_MAX = 8
+
+
 def _check_website(url: str, field: str) -> str:
     parts = urlsplit(url or "")
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -82,12 +90,25 @@ def _check_website(url: str, field: str) -> str:
     return url
 
 
+def _too_long(errors: dict, **values: tuple[str, int]) -> None:
+    """Adds a message for each value longer than its limit: the console's forms check the same
+    limits, but the CLI reached the columns unchecked (PostgreSQL refused with a traceback)."""
+    for field, (value, limit) in values.items():
+        if len(value or "") > limit:
+            errors[field] = [f"Use {limit} characters or fewer."]
+
+
 def create_org(db: Session, *, name: str, website: str, contact_email: str,
                jurisdiction: str = "EU") -> VendorOrg:
+    errors: dict[str, list[str]] = {}
     if not name.strip():
-        raise ValidationFailed({"name": ["a name is required"]})
+        errors["name"] = ["a name is required"]
     if "@" not in contact_email:
-        raise ValidationFailed({"contact_email": ["a contact email address is required"]})
+        errors["contact_email"] = ["a contact email address is required"]
+    _too_long(errors, name=(name.strip(), NAME_MAX), website=(website, WEBSITE_MAX),
+              contact_email=(contact_email.strip(), CONTACT_EMAIL_MAX), jurisdiction=(jurisdiction, JURISDICTION_MAX))
+    if errors:
+        raise ValidationFailed(errors)
     org = VendorOrg(name=name.strip(), website=_check_website(website, "website"),
                     contact_email=contact_email.strip(), jurisdiction=jurisdiction)
     db.add(org)
@@ -112,6 +133,8 @@ def register_app(db: Session, *, org: VendorOrg, name: str, website: str, purpos
         errors["name"] = ["a name is required"]
     if not purpose.strip():
         errors["purpose"] = ["say what the data is for"]
+    _too_long(errors, name=(name.strip(), NAME_MAX), website=(website, WEBSITE_MAX),
+              purpose=(purpose.strip(), PURPOSE_MAX))
     if auth_method not in AUTH_METHODS:
         errors["auth_method"] = [f"one of {', '.join(AUTH_METHODS)}"]
     try:

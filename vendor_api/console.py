@@ -29,6 +29,7 @@ from vault.errors import NotFound, ValidationFailed
 from vault.models import Account
 
 from . import clients
+from .clients import NAME_MAX, PURPOSE_MAX, WEBSITE_MAX
 from .console_models import ORG_ROLES, VendorInvite
 from .credentials import digest, new_credential
 from .models import OAuthClient
@@ -36,9 +37,6 @@ from .models import OAuthClient
 INVITE_PREFIX = "vv_inv_"
 INVITE_TTL = timedelta(days=7)
 GRANT_STATES = ("active", "expired", "revoked")
-NAME_MAX = 120
-WEBSITE_MAX = 300
-PURPOSE_MAX = 2000
 
 
 class NotAllowed(NotFound):

@@ -116,6 +116,15 @@ def test_cli_gives_a_sentence_not_a_traceback_for_odd_arguments(app):
     for interval in ("-5", "nan", "inf"):
         result = runner.invoke(args=["vault", "worker", "--interval", interval])
         assert result.exit_code == 2 and "--interval" in result.output, interval
+    long_org = runner.invoke(args=["vault", "vendor", "create-org", "--name", "N" * 5000, "--website",
+                                   "https://x.example", "--contact-email", "p@x.example", "--jurisdiction", "J" * 300])
+    assert long_org.exit_code == 1 and "120 characters or fewer" in long_org.output and "Traceback" not in long_org.output
+    made = runner.invoke(args=["vault", "vendor", "create-org", "--name", "X", "--website", "https://x.example",
+                               "--contact-email", "p@x.example"])
+    long_app = runner.invoke(args=["vault", "vendor", "create-app", "--org", made.output.split("id ")[-1].strip(". \n"),
+                                   "--name", "X", "--website", "https://x.example", "--purpose", "P" * 20000,
+                                   "--scope", "profile.name", "--redirect-uri", "https://x.example/cb"])
+    assert long_app.exit_code == 1 and "2000 characters or fewer" in long_app.output
     unknown = runner.invoke(args=["vault", "ledger", "verify", "--customer", "c_nobody"])
     assert unknown.exit_code == 1 and "No ledger chain c_nobody" in unknown.output
 
