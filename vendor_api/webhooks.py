@@ -32,6 +32,7 @@ import logging
 import random
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -281,8 +282,28 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _resolves_into_private_network(url: str) -> bool:
+    """Whether the URL's host *name* resolves to an address ``check_url`` would refuse as a literal.
+
+    ``check_url`` judges what is written; a name is judged here, when it is about to be called
+    (its DNS may have changed since it was saved). ``localhost`` stays allowed, as in
+    ``check_url``. A name that does not resolve is left to the request, which fails and says so.
+    What remains open is a name whose DNS changes between this look-up and the connection.
+    """
+    host = urlsplit(url).hostname or ""
+    if _ip(host) is not None or _is_loopback(host):
+        return False
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    return any(not ipaddress.ip_address(str(sockaddr[0]).split("%")[0]).is_global for *_, sockaddr in found)
+
+
 def _send(http: requests.Session, url: str, secret: str, event_id: str, event_type: str, body: bytes,
           now: datetime) -> Outcome:
+    if _resolves_into_private_network(url):
+        return Outcome(None, "The webhook URL's host name points into a private network.")
     headers = {"Content-Type": "application/json", "User-Agent": "VRM-Vault-Webhooks/1",
                SIGNATURE_HEADER: sign(secret, int(now.timestamp()), body),
                "VRM-Event-Id": event_id, "VRM-Event-Type": event_type}

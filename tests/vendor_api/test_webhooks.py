@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -427,3 +428,26 @@ def test_a_stored_url_the_http_library_cannot_parse_is_a_failed_attempt_not_a_st
     assert delivery.attempts == 1 and delivery.last_error == "The webhook URL's host name is not valid."
     assert webhooks._send(requests.Session(), "https://a..com/", "s", "e", "t", b"{}", T0).error.endswith(
         "could not reach the endpoint")
+
+
+def test_a_host_name_that_resolves_into_a_private_network_is_not_called(monkeypatch):
+    """check_url judges what is written; a name is judged by what it resolves to when it is sent."""
+    resolved = {"crm.acme.example": "10.0.0.5", "hooks.acme.example": "fd00::7", "public.acme.example": "93.184.216.34"}
+
+    def getaddrinfo(host, *_args, **_kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (resolved[host], 443))]
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", getaddrinfo)
+    posted = []
+
+    class Recorder(requests.Session):
+        def post(self, url, **kwargs):
+            posted.append(url)
+            raise requests.ConnectionError("not on this machine")
+
+    for host in ("crm.acme.example", "hooks.acme.example"):
+        outcome = webhooks._send(Recorder(), f"https://{host}/hook", "s", "e", "t", b"{}", T0)
+        assert outcome.error == "The webhook URL's host name points into a private network."
+    assert posted == []
+    outcome = webhooks._send(Recorder(), "https://public.acme.example/hook", "s", "e", "t", b"{}", T0)
+    assert posted == ["https://public.acme.example/hook"] and outcome.error.endswith("could not reach the endpoint")
