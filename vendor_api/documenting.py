@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from apispec import BasePlugin
-from flask import Response
+from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from .schemas import ProblemSchema
@@ -56,3 +56,13 @@ def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def oauth_error(status: int, error: str, description: str, *, challenge: str | None = None) -> Response:
+    """An OAuth-style error (RFC 6749 §5.2, RFC 7591 §3.2.2): the endpoints under /oauth answer in
+    this shape, not as problem+json, because OAuth clients read ``error``."""
+    response = jsonify({"error": error, "error_description": description})
+    response.status_code = status
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = challenge
+    return no_store(response)

@@ -46,6 +46,7 @@ from vault.models import Account
 from . import clients, dpop, tokens
 from .context import base_url, get_db, keep_on_error, request_has_body
 from .credentials import CODE_PREFIX, digest, new_credential
+from .documenting import oauth_error
 from .models import AUTH_METHODS, GRANT_TYPES, VENDOR_SCOPES, AuthorizationCode, Token
 
 log = logging.getLogger(__name__)
@@ -410,12 +411,7 @@ def _form_encoded_parameters_only():
     come back as a puzzling ``unsupported_grant_type``; say what is wrong instead."""
     if request.method == "POST" and request.mimetype != FORM and request_has_body():
         sent = request.mimetype or "an untyped body"
-        response = jsonify(error="invalid_request", error_description=f"Send the parameters in the body as {FORM}, "
-                                                                      f"not {sent}.")
-        response.status_code = 400
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
-        return response
+        return oauth_error(400, "invalid_request", f"Send the parameters in the body as {FORM}, not {sent}.")
     return None
 
 
@@ -424,12 +420,8 @@ def _readable_basic_credentials():
     """Basic credentials that do not decode as UTF-8 made Authlib raise ``UnicodeDecodeError``
     (a 500). They name no client of ours: answer as for any client that fails to authenticate."""
     if basic_credentials_unreadable():
-        response = jsonify(error="invalid_client", error_description="The client credentials are not UTF-8.")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Basic error="invalid_client"'
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
-        return response
+        return oauth_error(401, "invalid_client", "The client credentials are not UTF-8.",
+                           challenge='Basic error="invalid_client"')
     return None
 
 

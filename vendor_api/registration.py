@@ -48,7 +48,7 @@ from vault.errors import ValidationFailed
 
 from . import clients, console, initial_tokens, json_body
 from .console import NAME_MAX, PURPOSE_MAX, WEBSITE_MAX
-from .documenting import no_store
+from .documenting import no_store, oauth_error
 from .context import get_db
 from .models import AUTH_METHODS, GRANT_TYPES, OAuthClient
 
@@ -232,14 +232,6 @@ def replace_metadata(db: Session, app: VendorApp, client: OAuthClient, body) -> 
 _no_store = no_store
 
 
-def _error(status: int, error: str, description: str, *, challenge: str | None = None) -> Response:
-    response = jsonify({"error": error, "error_description": description})
-    response.status_code = status
-    if challenge is not None:
-        response.headers["WWW-Authenticate"] = challenge
-    return _no_store(response)
-
-
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -247,7 +239,7 @@ def _bearer() -> str | None:
 
 
 def _invalid_token(description: str) -> Response:
-    return _error(401, "invalid_token", description,
+    return oauth_error(401, "invalid_token", description,
                   challenge='Bearer realm="client-registration", error="invalid_token"')
 
 
@@ -264,7 +256,7 @@ def register_client():
     db, now = get_db(), utcnow()
     presented = _bearer()
     if presented is None:
-        return _error(401, "invalid_token", "Send an initial access token from the vendor console as "
+        return oauth_error(401, "invalid_token", "Send an initial access token from the vendor console as "
                       "'Authorization: Bearer <token>'.", challenge='Bearer realm="client-registration"')
     token = initial_tokens.authenticate(db, presented, now=now)
     if token is None:
@@ -276,7 +268,7 @@ def register_client():
             return _invalid_token("The initial access token is used up.")
         body = register(db, org, metadata, now=now)
     except RegistrationError as exc:
-        return _error(400, exc.error, exc.description)
+        return oauth_error(400, exc.error, exc.description)
     log.info("Client %s registered for organisation %s with initial access token %s.",
              body["client_id"], org.id, token.id)
     response = jsonify({**body, "registration_client_uri": _client_uri(body["client_id"])})
@@ -290,7 +282,7 @@ def manage_client(client_id: str):
     db = get_db()
     presented = _bearer()
     if presented is None:
-        return _error(401, "invalid_token", "Send the registration access token from the registration response "
+        return oauth_error(401, "invalid_token", "Send the registration access token from the registration response "
                       "as 'Authorization: Bearer <token>'.", challenge='Bearer realm="client-registration"')
     client = clients.active_by_client_id(db, client_id)
     if client is None or not clients.registration_token_matches(client, presented):
@@ -304,7 +296,7 @@ def manage_client(client_id: str):
         try:
             replace_metadata(db, app, client, _metadata_body())
         except RegistrationError as exc:
-            return _error(400, exc.error, exc.description)
+            return oauth_error(400, exc.error, exc.description)
     fresh = clients.replace_registration_token(db, client, presented)
     if fresh is None:  # another request spent the same token a moment ago
         return _unknown_registration()

@@ -12,7 +12,6 @@ from datetime import timezone
 from marshmallow import Schema, fields
 
 
-
 class Instant(fields.AwareDateTime):
     """An aware timestamp that exists in UTC. Year 1 at +05:00 is year 0 in UTC, which Python
     cannot represent: converting it raised OverflowError (a 500). Narrower limits belong to each
@@ -29,6 +28,7 @@ class Instant(fields.AwareDateTime):
         except OverflowError:
             raise self.make_error("range") from None
         return parsed
+
 
 class _Out(Schema):
     class Meta:

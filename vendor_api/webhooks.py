@@ -77,13 +77,17 @@ class DeliveryNotFound(WebhookError):
 
 # --- endpoint and secret --------------------------------------------------------------------
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _ip(host: str):
+    """The IP address ``host`` is written as, or None for a name."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    address = _ip(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
 
 
 #: One DNS label in its ASCII (IDNA) form: 1-63 letters, digits and inner hyphens.
@@ -91,13 +95,6 @@ _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 #: A last label like these makes the host an IPv4 address in some legacy notation ("127.1",
 #: "2130706433", "0x7f.0.0.1", "0177.0.0.1"), which resolvers accept (WHATWG URL: "ends in a number").
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
-
-
-def _ip(host: str):
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 def _host_problem(host: str) -> str | None:
@@ -149,10 +146,7 @@ def check_url(url: str) -> str:
     if parts.scheme == "http" and not loopback:
         raise WebhookError("The webhook URL must use https (plain http only on 127.0.0.1, [::1] or localhost).")
     if not loopback:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
+        address = _ip(host)
         if address is not None and not address.is_global:
             raise WebhookError("The webhook URL must not point into a private network.")
     return url

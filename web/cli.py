@@ -220,8 +220,8 @@ def ledger_checkpoint():
 
 # --- background worker ----------------------------------------------------------------------
 
-def _finite(value: float) -> float:
-    """FloatRange lets NaN through (every comparison with it is false)."""
+def _finite(_ctx, _param, value: float) -> float:
+    """A click callback: FloatRange lets NaN through (every comparison with it is false)."""
     if not math.isfinite(value):
         raise click.BadParameter("must be a number of seconds.")
     return value
@@ -230,7 +230,7 @@ def _finite(value: float) -> float:
 @vault_cli.command("worker")
 @click.option("--once", is_flag=True, help="Run one round and exit (for tests and cron).")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0, 3600),
-              callback=lambda _ctx, _param, value: _finite(value), help="Seconds between rounds.")
+              callback=_finite, help="Seconds between rounds.")
 @with_appcontext
 def worker(once, interval):
     """Send webhooks, seal the change feed, expire due grants and end retired apps' grants; safe to run

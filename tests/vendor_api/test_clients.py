@@ -95,23 +95,30 @@ def test_cli_creates_an_org_and_an_app_and_rotates_its_secret(app, db):
     assert not db.get(OAuthClient, client.id).check_client_secret(creds["client_secret"])
 
 
+def cli_org(runner) -> str:
+    """A new organisation made through the CLI: its id, as the CLI prints it."""
+    made = runner.invoke(args=["vault", "vendor", "create-org", "--name", "X", "--website", "https://x.example",
+                               "--contact-email", "p@x.example"])
+    return made.output.split("id ")[-1].strip(". \n")
+
+
+def cli_create_app(runner, org_id: str, *, purpose: str = "P", redirect_uri: str = "https://x.example/cb",
+                   extra: tuple[str, ...] = ()):
+    return runner.invoke(args=["vault", "vendor", "create-app", "--org", org_id, "--name", "X", "--website",
+                               "https://x.example", "--purpose", purpose, "--scope", "profile.name",
+                               "--redirect-uri", redirect_uri, *extra])
+
+
 def test_cli_refuses_http_redirects_off_loopback(app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["vault", "vendor", "create-org", "--name", "X", "--website", "https://x.example",
-                                 "--contact-email", "p@x.example"])
-    org_id = result.output.split("id ")[-1].strip(". \n")
-    result = runner.invoke(args=["vault", "vendor", "create-app", "--org", org_id, "--name", "X", "--website",
-                                 "https://x.example", "--purpose", "P", "--scope", "profile.name",
-                                 "--redirect-uri", "http://x.example/cb"])
+    result = cli_create_app(runner, cli_org(runner), redirect_uri="http://x.example/cb")
     assert result.exit_code == 1 and "loopback" in result.output
 
 
 def test_cli_gives_a_sentence_not_a_traceback_for_odd_arguments(app):
     runner = app.test_cli_runner()
     for org in ("99999999999999999999", "0"):
-        result = runner.invoke(args=["vault", "vendor", "create-app", "--org", org, "--name", "X", "--website",
-                                     "https://x.example", "--purpose", "P", "--scope", "profile.name",
-                                     "--redirect-uri", "https://x.example/cb"])
+        result = cli_create_app(runner, org)
         assert result.exit_code == 2 and "--org" in result.output and "Traceback" not in result.output, org
     for interval in ("-5", "nan", "inf"):
         result = runner.invoke(args=["vault", "worker", "--interval", interval])
@@ -119,11 +126,7 @@ def test_cli_gives_a_sentence_not_a_traceback_for_odd_arguments(app):
     long_org = runner.invoke(args=["vault", "vendor", "create-org", "--name", "N" * 5000, "--website",
                                    "https://x.example", "--contact-email", "p@x.example", "--jurisdiction", "J" * 300])
     assert long_org.exit_code == 1 and "120 characters or fewer" in long_org.output and "Traceback" not in long_org.output
-    made = runner.invoke(args=["vault", "vendor", "create-org", "--name", "X", "--website", "https://x.example",
-                               "--contact-email", "p@x.example"])
-    long_app = runner.invoke(args=["vault", "vendor", "create-app", "--org", made.output.split("id ")[-1].strip(". \n"),
-                                   "--name", "X", "--website", "https://x.example", "--purpose", "P" * 20000,
-                                   "--scope", "profile.name", "--redirect-uri", "https://x.example/cb"])
+    long_app = cli_create_app(runner, cli_org(runner), purpose="P" * 20000)
     assert long_app.exit_code == 1 and "2000 characters or fewer" in long_app.output
     unknown = runner.invoke(args=["vault", "ledger", "verify", "--customer", "c_nobody"])
     assert unknown.exit_code == 1 and "No ledger chain c_nobody" in unknown.output
@@ -131,12 +134,7 @@ def test_cli_gives_a_sentence_not_a_traceback_for_odd_arguments(app):
 
 def test_cli_gives_a_retired_app_no_new_secret(app, db):
     runner = app.test_cli_runner()
-    made = runner.invoke(args=["vault", "vendor", "create-org", "--name", "X", "--website", "https://x.example",
-                               "--contact-email", "p@x.example"])
-    org_id = made.output.split("id ")[-1].strip(". \n")
-    created = runner.invoke(args=["vault", "vendor", "create-app", "--org", org_id, "--name", "X", "--website",
-                                  "https://x.example", "--purpose", "P", "--scope", "profile.name",
-                                  "--redirect-uri", "https://x.example/cb", "--json"])
+    created = cli_create_app(runner, cli_org(runner), extra=("--json",))
     client_id = json.loads(created.output)["client_id"]
     assert runner.invoke(args=["vault", "vendor", "retire", client_id]).exit_code == 0
     refused = runner.invoke(args=["vault", "vendor", "rotate-secret", client_id])

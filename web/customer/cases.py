@@ -13,7 +13,7 @@ from vault.errors import ValidationFailed
 from vendor_api.context import get_db, instance
 
 from ..auth.roles import role_required
-from .forms import small_int
+from .forms import form_number
 from .views import bp
 
 CATEGORY_LABELS = {"question": _l("Question"), "complaint": _l("Complaint"), "repair": _l("Repair"),
@@ -75,16 +75,6 @@ def _case_or_404(reference: str):
         abort(404)
 
 
-def _rating_from_form(raw: str) -> int | None:
-    """The stars chosen, None when none were; -1 for anything unreadable, so the case layer
-    refuses it with its rating message instead of closing the case unrated."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    stars = small_int(raw)
-    return -1 if stars is None else stars
-
-
 @bp.route("/cases/<reference>", methods=["GET", "POST"])
 @role_required("customer")
 def case_detail(reference: str):
@@ -94,7 +84,8 @@ def case_detail(reference: str):
     if request.method == "POST":
         try:
             if request.form.get("action") == "close":
-                rating = _rating_from_form(request.form.get("rating", ""))
+                # no stars: closed unrated; unreadable ones: refused with the rating message
+                rating = form_number(request.form.get("rating", "").strip())
                 cases.close(db, keys, current_user, case, rating=rating, comment=request.form.get("comment", ""))
                 flash(_("Case closed. Thank you for rating it.") if rating is not None
                       else str(STATUS_LABELS["closed"]), "success")

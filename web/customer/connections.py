@@ -20,7 +20,7 @@ from vendor_api.context import consent_context, get_db, instance
 
 from ..auth.roles import role_required
 from ..paging import row_id
-from .forms import small_int
+from .forms import UNREADABLE, form_number
 from .overview import connection_rows, lang
 from .views import bp
 
@@ -100,18 +100,10 @@ def revoke(grant_id: str):
 @bp.route("/connections/<grant_id>/renew", methods=["POST"])
 @role_required("customer")
 def renew(grant_id: str):
-    term = _term_from_form(request.form.get("term", "90"))
+    raw = request.form.get("term", "90")  # "never", or days; the consent layer refuses the rest
+    term = None if raw == "never" else form_number(raw, blank=UNREADABLE)
     return _apply(grant_id, lambda db, g: grants.renew(db, consent_context(), g, current_user, term_days=term),
                   _("Consent renewed."))
-
-
-def _term_from_form(raw: str) -> int | None:
-    """The chosen term in days, None for "never"; -1 for anything unreadable, which the consent
-    layer refuses with its one message about the terms on offer."""
-    if raw == "never":
-        return None
-    days = small_int(raw)
-    return -1 if days is None else days
 
 
 @bp.route("/connections/<grant_id>/narrow", methods=["POST"])

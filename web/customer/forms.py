@@ -132,13 +132,20 @@ def state_from_form(form: MultiDict) -> dict:
 SECTIONS = {"profile": PROFILE_FIELDS, "preferences": PREFERENCE_FIELDS}
 
 
-def small_int(value: str | None, *, max_digits: int = 9) -> int | None:
-    """``value`` as a non-negative whole number if it is 1 to ``max_digits`` ASCII digits, else None.
+#: What an unreadable number from a form becomes: a value every service refuses with its own
+#: message about the choices on offer (terms, stars, days), so the page shows that message.
+UNREADABLE = -1
+
+
+def form_number(value: str | None, *, blank: int | None = None, max_digits: int = 9) -> int | None:
+    """A number one of the portal's own choices sends ("30", "4"): ``blank`` when nothing was
+    sent, the number when it is 1 to ``max_digits`` ASCII digits, else :data:`UNREADABLE`.
 
     Why not ``value.isdigit()``: it is true for "²" and other digits ``int()`` refuses (a 500),
-    and a form field can be long enough to make ``int()`` slow or refuse it; the values these
-    forms send (terms, ratings, day counts) are short ASCII numbers the page itself offers.
+    and a form field can be long enough to make ``int()`` slow or refuse it.
     """
-    if value and len(value) <= max_digits and value.isascii() and value.isdecimal():
+    if not value:
+        return blank
+    if len(value) <= max_digits and value.isascii() and value.isdecimal():
         return int(value)
-    return None
+    return UNREADABLE

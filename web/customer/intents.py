@@ -27,7 +27,7 @@ from vault.errors import ValidationFailed
 from vendor_api.context import consent_context, get_db, instance
 
 from ..auth.roles import role_required
-from .forms import small_int
+from .forms import UNREADABLE, form_number
 from .overview import lang
 from .views import bp
 
@@ -116,14 +116,14 @@ def intent_new():
         state = request.form.to_dict()
         chosen = request.form.getlist("audience")
         needed_by = _parse_date(state.get("needed_by", ""), errors)
-        days = small_int(state.get("expires_in_days", ""))
         try:
             intent = intents.publish(
                 db, instance().keys, current_user, category=state.get("category", ""),
                 title=state.get("title", ""), description=state.get("description", ""),
                 budget_min=state.get("budget_min"), budget_max=state.get("budget_max"),
                 currency=state.get("currency"), needed_by=needed_by, city=state.get("city"),
-                country=state.get("country"), expires_in_days=-1 if days is None else days,
+                country=state.get("country"),
+                expires_in_days=form_number(state.get("expires_in_days"), blank=UNREADABLE),
                 visibility=state.get("visibility", ""), audience=chosen)
         except ValidationFailed as exc:
             errors = {**_errors(exc.errors), **errors}
